@@ -1,0 +1,43 @@
+"""Shared fixtures: fixed seeds, the ../shared data folder, and the gpu marker."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device")
+    skip_shared = pytest.mark.skip(reason=f"needs the shared data folder at {SHARED}")
+    for item in items:
+        if "gpu" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(skip_gpu)
+        if "shared" in item.keywords and not SHARED.is_dir():
+            item.add_marker(skip_shared)
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything() -> None:
+    torch.manual_seed(0)
+    np.random.seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never touch the user's real cache unless they set SYNFACE_HOME themselves."""
+    if "SYNFACE_TEST_HOME" in os.environ:
+        monkeypatch.setenv("SYNFACE_HOME", os.environ["SYNFACE_TEST_HOME"])
+    else:
+        monkeypatch.setenv("SYNFACE_HOME", str(tmp_path_factory.getbasetemp() / "synface_home"))
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    """The read-only ``../shared`` folder (tests using it carry the ``shared`` marker)."""
+    return SHARED
