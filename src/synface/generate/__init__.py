@@ -1,0 +1,1 @@
+"""Synthetic face generation: face model, renderer, appearance, sampling, identity mixup, dataset writer."""
