@@ -140,7 +140,10 @@ def warp_affine(
 
 
 def align_faces(
-    images: torch.Tensor, landmarks: torch.Tensor, template: CropTemplate | str = "synface"
+    images: torch.Tensor,
+    landmarks: torch.Tensor,
+    template: CropTemplate | str = "synface",
+    padding_mode: str = "border",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Crop faces onto a template from their five landmarks.
 
@@ -148,11 +151,12 @@ def align_faces(
         images: (B, C, H, W) images (float or uint8).
         landmarks: (B, 5, 2) landmark pixel coordinates in those images.
         template: a :class:`CropTemplate` or its name.
+        padding_mode: what lies outside the image: ``border`` (repeat) or ``zeros`` (black).
 
     Returns:
         (crops (B, C, th, tw), matrices (B, 2, 3) image -> crop).
     """
     template = get_template(template) if isinstance(template, str) else template
     matrix = alignment_matrix(landmarks, template)
-    crops = warp_affine(images, matrix, template.height, template.width)
+    crops = warp_affine(images, matrix, template.height, template.width, padding_mode=padding_mode)
     return crops, matrix
