@@ -80,3 +80,18 @@ def test_import_ict_on_the_real_archive(home: Path, capsys) -> None:
     assert f"into {home / 'facemodels' / 'ict-facekit'}: 24591 vertices, 100 identity modes, 53 expressions" in out
     assert main(["assets", "list"]) == 0
     assert "ict-facekit (default): 24591 vertices" in capsys.readouterr().out
+
+
+def test_install_mtcnn_from_a_folder_and_refuse_a_missing_source(home, tmp_path, capsys):
+    from synface.eval.mtcnn import build_networks, mtcnn_weights_dir
+
+    source = tmp_path / "weights"
+    source.mkdir()
+    for name, net in build_networks().items():
+        torch.save(net.state_dict(), source / f"{name}.pt")
+    assert main(["assets", "install", "mtcnn", "--source", str(source)]) == 0
+    assert "installed MTCNN weights" in capsys.readouterr().out
+    assert sorted(p.name for p in mtcnn_weights_dir().iterdir()) == [
+        "onet.safetensors", "pnet.safetensors", "rnet.safetensors", "weights.json"]
+    assert main(["assets", "install", "mtcnn", "--source", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: no such wheel or folder" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""`synface assets ...`: import and list the assets synface keeps in $SYNFACE_HOME (face models).
+"""`synface assets ...`: import, install and list the assets synface keeps in $SYNFACE_HOME.
 
 Each action is one ``_add_<action>(actions)`` function that adds its parser and
 sets ``func``; :data:`ACTIONS` lists them, so a new action is one more function.
@@ -63,7 +63,28 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-ACTIONS = (_add_import_ict, _add_list)
+def _add_install(actions: argparse._SubParsersAction) -> None:
+    parser = actions.add_parser(
+        "install",
+        help="install network weights (mtcnn: the face detector used by `synface align`)",
+        description="mtcnn: fetch the facenet-pytorch wheel with pip (no import of that package), or read "
+        "a local wheel or folder given with --source, check the P/R/O-Net weights and store them as "
+        "safetensors under $SYNFACE_HOME/weights/mtcnn.",
+    )
+    parser.add_argument("asset", choices=["mtcnn"], help="what to install")
+    parser.add_argument("--source", default=None, help="a facenet-pytorch .whl file or a folder with pnet.pt etc.")
+    parser.set_defaults(func=_install)
+
+
+def _install(args: argparse.Namespace) -> int:
+    from synface.eval.mtcnn_weights import install_mtcnn_weights
+
+    folder = install_mtcnn_weights(args.source)
+    print(f"installed MTCNN weights (P-Net, R-Net, O-Net) into {folder}")
+    return 0
+
+
+ACTIONS = (_add_import_ict, _add_list, _add_install)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
