@@ -21,9 +21,29 @@ from synface.progress import set_quiet
 logger = logging.getLogger("synface")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose commands accept ``key=value`` overrides after options too.
+
+    Plain argparse assigns positionals only before the first option, so
+    ``generate CONFIG --out DIR seed=3`` would reject ``seed=3``. A parser without
+    subcommands of its own parses intermixed, which accepts both orders.
+    """
+
+    _parsing = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        if self._parsing or self._subparsers is not None:
+            return super().parse_known_args(args, namespace)
+        self._parsing = True  # parse_known_intermixed_args calls back in here
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._parsing = False
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser, with one subcommand group per module of ``synface.commands``."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="synface",
         description="Generate synthetic faces, train face recognition on them, evaluate it.",
     )

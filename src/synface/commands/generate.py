@@ -5,36 +5,7 @@ from __future__ import annotations
 import argparse
 
 
-class _IntermixedParser(argparse.ArgumentParser):
-    """A subcommand parser that accepts ``key=value`` overrides after options too.
-
-    Plain argparse assigns positionals only before the first option, so
-    ``generate CONFIG --out DIR seed=3`` would reject ``seed=3``; intermixed parsing
-    (no subparsers below these commands) accepts both orders.
-    """
-
-    _parsing = False
-
-    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
-        if self._parsing:  # parse_known_intermixed_args calls back in here
-            return super().parse_known_args(args, namespace)
-        self._parsing = True
-        try:
-            return self.parse_known_intermixed_args(args, namespace)
-        finally:
-            self._parsing = False
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser_class = subparsers._parser_class
-    subparsers._parser_class = _IntermixedParser
-    try:
-        _add_commands(subparsers)
-    finally:
-        subparsers._parser_class = parser_class
-
-
-def _add_commands(subparsers: argparse._SubParsersAction) -> None:
     generate = subparsers.add_parser(
         "generate",
         help="render a synthetic face dataset from a config (resumable)",
