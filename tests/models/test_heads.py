@@ -17,7 +17,7 @@ from synface.models import (
     create_head,
     list_heads,
 )
-from synface.models.heads import shard_range
+from synface.models.sharded_head import shard_range
 
 D, C, B = 12, 7, 10
 

@@ -12,15 +12,10 @@ Importing the package registers every backbone, so ``create_model`` and
 
 from synface.models import iresnet, small  # noqa: F401  (registers the backbones)
 from synface.models.export import export_onnx
-from synface.models.heads import (
-    CombinedMarginHead,
-    HeadOutput,
-    ShardedMarginHead,
-    create_head,
-    list_heads,
-)
+from synface.models.heads import CombinedMarginHead, HeadOutput, create_head, list_heads
 from synface.models.iresnet import IResNet
 from synface.models.registry import create_model, is_model, list_models, register_model
+from synface.models.sharded_head import ShardedMarginHead
 from synface.models.small import MobileFaceNet
 
 __all__ = [

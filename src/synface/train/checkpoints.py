@@ -40,7 +40,8 @@ from synface.checkpoint import (
 )
 from synface.errors import DataError, SynfaceError
 from synface.io import atomic_write_json
-from synface.models.heads import CombinedMarginHead, shard_range
+from synface.models.heads import CombinedMarginHead
+from synface.models.sharded_head import shard_range
 from synface.train.config import RunConfig
 from synface.train.distributed import Placement
 
