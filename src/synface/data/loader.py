@@ -289,7 +289,8 @@ class TrainSource:
         real_batches = self._real_batches()
         for images, targets, weights in batches:
             x = self.augment(to_network_input(images, self.device, self.cfg.channels_last), generator)
-            targets, weights = targets.to(self.device), weights.to(self.device)
+            targets = targets.to(self.device, non_blocking=True)
+            weights = weights.to(self.device, non_blocking=True)
             if real_batches is not None:
                 real_images, real_targets, real_weights = next(real_batches)
                 real_x = self.augment(to_network_input(real_images[:len(x)], self.device, self.cfg.channels_last),
