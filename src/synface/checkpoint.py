@@ -33,7 +33,7 @@ from torch import nn
 
 import synface
 from synface.errors import DataError, SynfaceError
-from synface.io import atomic_write_bytes
+from synface.io import atomic_write_bytes, read_json_document
 
 logger = logging.getLogger(__name__)
 
@@ -152,13 +152,7 @@ def _read_pair(
     for path in (meta_path, tensor_path):
         if not path.is_file():
             raise DataError(f"{path}: checkpoint file not found")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(f"{meta_path}: unreadable or corrupt checkpoint metadata ({error})") from None
-    if not isinstance(meta, dict) or meta.get("format") != expected_format:
-        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-        raise DataError(f"{meta_path}: expected format {expected_format!r}, found {found!r}")
+    meta = read_json_document(meta_path, "checkpoint metadata", expected_format)
     try:
         data = tensor_path.read_bytes()
     except OSError as error:

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from synface.errors import DataError, SynfaceError
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
@@ -54,6 +56,34 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically."""
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json_document(
+    path: str | os.PathLike[str],
+    what: str,
+    expected_format: str | None = None,
+    error: type[SynfaceError] = DataError,
+) -> Any:
+    """Read a JSON file synface wrote, with errors that name the file and what it should be.
+
+    Args:
+        path: the file.
+        what: what the file holds, for messages ("dataset manifest", "checkpoint metadata").
+        expected_format: when given, the document must be a mapping whose ``format`` is this.
+        error: the exception type to raise (a :class:`SynfaceError` subclass).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: {what} not found")
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as problem:
+        raise error(f"{path}: unreadable or corrupt {what} ({problem})") from None
+    if expected_format is not None:
+        found = document.get("format") if isinstance(document, dict) else type(document).__name__
+        if found != expected_format:
+            raise error(f"{path}: {what} has format {found!r}, expected format {expected_format!r}")
+    return document
 
 
 def remove_stale_temporaries(folder: str | os.PathLike[str]) -> int:

@@ -15,7 +15,6 @@ samples (``partners="drop"``) or gives their weight to the in-subset label
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from safetensors import SafetensorError, safe_open
 
 from synface.data.base import Batch, PartnerPolicy, remap_soft_labels
 from synface.errors import ConfigError, DataError
+from synface.io import read_json_document
 
 logger = logging.getLogger(__name__)
 
@@ -207,14 +207,7 @@ def read_manifest(root: Path) -> dict[str, Any]:
     if not path.is_file():
         hint = " (generation unfinished: plan.json exists)" if (root / "plan.json").is_file() else ""
         raise DataError(f"{path}: not found; is {root} a generated synface dataset?{hint}")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataError(f"{path}: cannot read dataset manifest ({error})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-        raise DataError(f"{path}: format is {found!r}, expected {FORMAT!r}")
-    return manifest
+    return read_json_document(path, "dataset manifest", FORMAT)
 
 
 def _manifest_image_size(manifest: dict[str, Any], path: Path) -> tuple[int, int]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from safetensors.numpy import load_file
 
 from synface.errors import DataError
 from synface.generate.writer import DATASET, FORMAT
-from synface.io import atomic_open, atomic_write_text
+from synface.io import atomic_open, atomic_write_text, read_json_document
 from synface.progress import progress
 
 logger = logging.getLogger(__name__)
@@ -41,14 +40,7 @@ def read_dataset_summary(folder: str | Path) -> dict:
     if not path.is_file():
         raise DataError(f"{path}: not found; {folder} is not a complete synface dataset "
                         "(an interrupted `synface generate` finishes when re-run)")
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise DataError(f"{path}: unreadable dataset description ({error})") from None
-    if not isinstance(summary, dict) or summary.get("format") != FORMAT:
-        found = summary.get("format") if isinstance(summary, dict) else None
-        raise DataError(f"{path}: format {found!r} is not {FORMAT!r}")
-    return summary
+    return read_json_document(path, "dataset description", FORMAT)
 
 
 def iter_shards(folder: str | Path) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:

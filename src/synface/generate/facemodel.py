@@ -23,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from synface.errors import AssetError
-from synface.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from synface.io import atomic_write_bytes, atomic_write_json, atomic_write_text, read_json_document
 
 logger = logging.getLogger(__name__)
 
@@ -213,14 +213,7 @@ def load_face_model(folder: str | Path) -> FaceModel:
     """Read a model written by :func:`save_face_model`; errors name the broken file."""
     folder = Path(folder)
     meta_path, tensor_path = folder / "model.json", folder / "model.safetensors"
-    if not meta_path.is_file():
-        raise AssetError(f"{meta_path}: face model description not found")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise AssetError(f"{meta_path}: unreadable face model description ({error})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise AssetError(f"{meta_path}: not a {FORMAT} description")
+    meta = read_json_document(meta_path, "face model description", FORMAT, error=AssetError)
     if list(meta.get("regions", [])) != list(REGIONS):
         raise AssetError(f"{meta_path}: region list differs from this synface version's; re-import the model")
     try:

@@ -37,6 +37,7 @@ from synface.io import (
     atomic_open,
     atomic_write_bytes,
     atomic_write_json,
+    read_json_document,
     remove_stale_temporaries,
 )
 from synface.progress import progress
@@ -135,10 +136,7 @@ def _prepare_folder(folder: Path, plan: dict, overwrite: bool) -> bool:
     if not plan_path.is_file():
         raise DataError(f"{folder}: folder is not empty and holds no {PLAN}; choose an empty folder "
                         "(or pass --overwrite to replace a dataset there)")
-    try:
-        existing = json.loads(plan_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise DataError(f"{plan_path}: unreadable generation plan ({error}); pass --overwrite to start again") from None
+    existing = read_json_document(plan_path, "generation plan (pass --overwrite to start again)")
     if existing.get("config_hash") != plan["config_hash"]:
         raise DataError(f"{folder}: holds a dataset generated from a different config (hash "
                         f"{existing.get('config_hash')}, now {plan['config_hash']}); use another folder "
