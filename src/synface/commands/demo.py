@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 
@@ -30,8 +29,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Idle OpenMP threads must sleep, not spin (see commands/experiments.py); torch is not imported yet.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from synface.experiments.demo import DemoConfig, run_demo
 
     sizes = {"identities": args.identities, "samples": args.samples, "test_identities": args.test_identities,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 
@@ -69,9 +68,6 @@ def _list() -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    # Idle OpenMP threads must sleep, not spin: on a shared CPU spinning makes small
-    # convolutions several times slower. Effective because torch is not imported yet.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from synface.errors import ConfigError
 
     if args.list:
