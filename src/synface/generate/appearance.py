@@ -54,10 +54,20 @@ class Albedo:
     Attributes:
         diffuse: (B, V, 3) linear RGB albedo in [0, 1].
         specular: (B, V) specular strength in [0, 1] (oily T-zone, wet lips and eyes, matte hair).
+        scalp_cover: (B, Nh) how fully scalp hair covers each vertex that may carry it
+            (:attr:`AppearanceModel.scalp_vertices`), in [0, 1].
+        beard_cover: (B, Nd) the same for beard and moustache (:attr:`AppearanceModel.beard_vertices`).
+        scalp_colour: (B, Nh, 3) linear RGB of the scalp hair itself (the diffuse colour
+            blends it with the skin where hair is sparse).
+        beard_colour: (B, Nd, 3) linear RGB of the beard and moustache hair.
     """
 
     diffuse: torch.Tensor
     specular: torch.Tensor
+    scalp_cover: torch.Tensor | None = None
+    beard_cover: torch.Tensor | None = None
+    scalp_colour: torch.Tensor | None = None
+    beard_colour: torch.Tensor | None = None
 
 
 class AppearanceModel:
@@ -86,6 +96,18 @@ class AppearanceModel:
         """(Ka,) float32: an average adult without facial hair, makeup or ageing cues."""
         return mean_appearance()
 
+    @property
+    def scalp_vertices(self) -> torch.Tensor:
+        """(Nh,) int64 vertices where scalp hair may grow, in the order of :attr:`Albedo.scalp_cover`."""
+        tables = self._tables["cpu"]
+        return tables.skin[tables.hair]
+
+    @property
+    def beard_vertices(self) -> torch.Tensor:
+        """(Nd,) int64 vertices where a beard or moustache may grow, in the order of :attr:`Albedo.beard_cover`."""
+        tables = self._tables["cpu"]
+        return tables.skin[tables.beard]
+
     def tables(self, device: torch.device | str) -> PaintTables:
         """The per-model paint constants on ``device`` (copied there once, then cached)."""
         key = str(torch.device(device))
@@ -110,5 +132,4 @@ class AppearanceModel:
         params = params.to(torch.float32)
         if not bool(torch.isfinite(params).all()):
             raise DataError("appearance params contain NaN or infinite values")
-        diffuse, specular = paint(self.tables(params.device), params, self.num_vertices)
-        return Albedo(diffuse=diffuse, specular=specular)
+        return Albedo(**paint(self.tables(params.device), params, self.num_vertices))

@@ -18,7 +18,12 @@ import numpy as np
 import torch
 from scipy.special import expit
 
-from synface.generate.appearance_fields import SpotLayout, scatter_spots, smooth_fields, strand_texture
+from synface.generate.appearance_fields import (
+    SpotLayout,
+    scatter_spots,
+    smooth_fields,
+    strand_texture,
+)
 from synface.generate.appearance_geometry import FaceGeometry, polyline_coordinates
 from synface.generate.appearance_sampling import NUM_FRECKLE, NUM_HAIRLINE, NUM_MOTTLE
 
@@ -82,6 +87,7 @@ class PaintTables:
     hair_grey_order: torch.Tensor   # (Nh,) in [0, 1]: which hairs grey first
     hair_shade: torch.Tensor        # (Nh,) slow brightness variation
     hair_temple: torch.Tensor       # (Nh,) 1 at the temples (they grey first)
+    hair_long: torch.Tensor         # (Nh,) 1 where long hair falls: around and below the ears, the nape
     beard_fields: torch.Tensor      # (NUM_HAIRLINE, Nd)
     eye_iris: torch.Tensor          # (Ne,) distance from the eye axis in iris radii (-1 behind)
     eye_shade: torch.Tensor         # (Ne,) lid shadow factor
@@ -90,6 +96,8 @@ class PaintTables:
     mouth_depth: torch.Tensor       # (Nm,) darkening with depth
     teeth_depth: torch.Tensor       # (Nt,)
     teeth_crown: torch.Tensor       # (Nt,) 1 on the crowns, 0 on the roots hidden in the gums
+    cavity: torch.Tensor            # (V,) ambient occlusion of creases and cavities, vertex order
+    pores: torch.Tensor             # (S,) zero-mean fine noise that breaks up the skin's highlights
     anchors: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def to(self, device: torch.device | str) -> PaintTables:
@@ -313,6 +321,9 @@ def _hair_tables(g: FaceGeometry, skin: np.ndarray, rng: np.random.Generator) ->
         "hair_grey_order": _tensor(strand_texture(points, 0.05, rng, 0.7)),
         "hair_shade": _tensor(smooth_fields(points, 1, 0.15, rng)[0]),
         "hair_temple": _tensor(_window(g.theta, 45.0, k["ear_front"], 8.0)[hair]),
+        # Long hair ends above the edge of the candidate area, so it never shows that jagged edge.
+        "hair_long": _tensor((_window(g.theta, 58.0, 400.0, 3.0)
+                              * _window(g.v, k["ear_bottom"] - 0.7, k["ear_top"] + 0.25, 0.05))[hair]),
     }
 
 
@@ -342,7 +353,10 @@ def build_tables(g: FaceGeometry) -> PaintTables:
     groups = {name: _tensor(index, torch.int64) for name, index in groups.items()}
     groups["order"] = _tensor(order, torch.int64)
     eye_tables = {name: _tensor(value) for name, value in _eye_tables(g, eyes, rng).items()}
+    # A second fixed stream for later maps, so the ones above keep their patterns.
+    extra = np.random.default_rng(_SEED + 1)
     return PaintTables(
         **groups, **_skin_tables(g, skin, rng), **_feature_tables(g, skin, rng), **_hair_tables(g, skin, rng),
-        **eye_tables, **_mouth_tables(g, mouth, teeth), anchors=dict(g.anchors),
+        **eye_tables, **_mouth_tables(g, mouth, teeth), cavity=_tensor(g.cavity),
+        pores=_tensor(np.clip(extra.normal(0.0, 1.0, int(skin.sum())), -2.5, 2.5)), anchors=dict(g.anchors),
     )

@@ -33,12 +33,14 @@ from synface.generate.appearance_sampling import (
 _MELANIN_ABSORBANCE = (0.35, 0.55, 0.75)  # extra pigment in freckles and age spots
 _LIPSTICK = ((0.33, 0.025, 0.035), (0.5, 0.12, 0.17), (0.28, 0.1, 0.07))  # red, pink, nude-brown
 _SCLERA = (0.4, 0.37, 0.35)
-_EYE_SPECULAR = 0.05  # the renderer's one broad lobe: more would veil the whole iris
+# Wet eyes: glossy enough that the shading's gloss mapping gives a point-like catch-light, not a veil.
+_EYE_SPECULAR = 0.75
+_CAVITY = 0.8  # exponent of the cavity occlusion applied to all albedo (1: full strength)
 _CARUNCLE = (0.45, 0.2, 0.18)
 _PUPIL = (0.01, 0.01, 0.01)
 _STUBBLE_TINT = (0.45, 0.48, 0.56)
 _MOUTH = (0.32, 0.09, 0.09)
-_TEETH = (0.6, 0.56, 0.47)
+_TEETH = (0.52, 0.48, 0.4)  # enamel in the shade of the lips, not a white glow
 _GUMS = (0.3, 0.08, 0.08)
 
 
@@ -74,7 +76,7 @@ def _any(amount: torch.Tensor) -> bool:
     return bool((amount > 0).any())
 
 
-def paint(tables: PaintTables, params: torch.Tensor, num_vertices: int) -> tuple[torch.Tensor, torch.Tensor]:
+def paint(tables: PaintTables, params: torch.Tensor, num_vertices: int) -> dict[str, torch.Tensor]:
     """Albedo of a batch.
 
     Args:
@@ -83,7 +85,11 @@ def paint(tables: PaintTables, params: torch.Tensor, num_vertices: int) -> tuple
         num_vertices: V of the face model.
 
     Returns:
-        ``(diffuse (B, V, 3) linear RGB in [0, 1], specular (B, V) in [0, 1])``.
+        ``diffuse`` (B, V, 3) linear RGB in [0, 1] and ``specular`` (B, V) in [0, 1]; how
+        fully scalp hair and beard or moustache cover their candidate vertices
+        (``tables.hair``, ``tables.beard``): ``scalp_cover`` (B, Nh) and ``beard_cover``
+        (B, Nd); and the colour of those hairs: ``scalp_colour`` (B, Nh, 3) and
+        ``beard_colour`` (B, Nd, 3).
     """
     assert params.shape[1] == len(PARAM_NAMES)
     p = {name: params[:, i] for i, name in enumerate(PARAM_NAMES)}
@@ -93,9 +99,12 @@ def paint(tables: PaintTables, params: torch.Tensor, num_vertices: int) -> tuple
     _lips(tables, p, base, colour, specular)
     pigment = hair_colour(p["hair_eumelanin"], p["hair_pheomelanin"])  # (B, 3)
     _brows(tables, p, colour, specular)
+    beard, beard_colour = params.new_zeros(batch, tables.beard.shape[0]), None
     if _any(p["stubble"] + p["beard"] + p["moustache"]):
-        _facial_hair(tables, params, p, pigment, colour, specular)
-    _scalp_hair(tables, params, p, pigment, colour, specular)
+        beard, beard_colour = _facial_hair(tables, params, p, pigment, colour, specular)
+    if beard_colour is None:
+        beard_colour = pigment[:, None, :].expand(batch, tables.beard.shape[0], 3)
+    scalp, scalp_colour = _scalp_hair(tables, params, p, pigment, colour, specular)
 
     yellowing = 1.0 - 0.25 * p["wrinkle_nasolabial"][:, None] * params.new_tensor([0.0, 0.3, 0.7])  # (B, 3)
     colours = (
@@ -110,10 +119,13 @@ def paint(tables: PaintTables, params: torch.Tensor, num_vertices: int) -> tuple
         specular.new_full((batch, tables.mouth.shape[0]), 0.35),
         specular.new_full((batch, tables.teeth.shape[0]), 0.3),
     )
-    # One gather puts the groups back in vertex order (cheaper than scattering each group).
-    diffuse = torch.cat(colours, 1).index_select(1, tables.order).clamp_(0.0, 1.0)
-    shine = torch.cat(shines, 1).index_select(1, tables.order).clamp_(0.0, 1.0)
-    return diffuse, shine
+    # One gather puts the groups back in vertex order (cheaper than scattering each group);
+    # creases and cavities receive less light, diffuse and specular alike.
+    occlusion = tables.cavity.pow(_CAVITY)[None]  # (1, V)
+    diffuse = (torch.cat(colours, 1).index_select(1, tables.order) * occlusion[..., None]).clamp_(0.0, 1.0)
+    shine = (torch.cat(shines, 1).index_select(1, tables.order) * occlusion).clamp_(0.0, 1.0)
+    return {"diffuse": diffuse, "specular": shine, "scalp_cover": scalp, "beard_cover": beard,
+            "scalp_colour": scalp_colour, "beard_colour": beard_colour}
 
 
 def _skin(tables: PaintTables, params: torch.Tensor, p: dict[str, torch.Tensor],
@@ -149,7 +161,9 @@ def _skin(tables: PaintTables, params: torch.Tensor, p: dict[str, torch.Tensor],
     if pigment is not None:
         absorbance = absorbance + pigment[..., None] * params.new_tensor(_MELANIN_ABSORBANCE)
     colour = base[:, None, :] * torch.exp(-absorbance)
-    specular = (0.05 + 0.2 * p["skin_shine"])[:, None] * ((1.0 + 0.8 * tables.tzone) * tables.gloss)
+    # Pores and fine relief break the highlight up instead of a smooth plastic sheen.
+    relief = (1.0 + 0.25 * tables.pores).clamp(min=0.2)
+    specular = (0.05 + 0.2 * p["skin_shine"])[:, None] * ((1.0 + 0.8 * tables.tzone) * tables.gloss * relief)
     return colour, specular
 
 
@@ -186,19 +200,37 @@ def _brows(tables: PaintTables, p: dict[str, torch.Tensor], colour: torch.Tensor
     _over(specular, tables.brow, specular.new_tensor(0.03), alpha)
 
 
+def beard_cover(tables: PaintTables, params: torch.Tensor, p: dict[str, torch.Tensor],
+                soft: float = 0.0) -> torch.Tensor:
+    """(B, Nd) how fully a beard or moustache covers each candidate vertex (``tables.beard``).
+
+    Args:
+        tables, params, p: as in :func:`paint`.
+        soft: widen the beard's edges by this much (inter-ocular distances) and move them
+            inwards by as much: a smooth version of the cover for the hair volume.
+    """
+    col = lambda name: p[name][:, None]
+    # Strand noise frays the edges: hairs stop at slightly different places.
+    fray = 0.03 * (tables.beard_strands[None] - 0.5)  # (1, Nd)
+    edge = 0.03 * _fields(params, "hairline", NUM_HAIRLINE, tables.beard_fields) + fray  # (B, Nd)
+    line = tables.beard_low + col("beard_extent") * (tables.beard_high - tables.beard_low) + edge
+    zone = torch.sigmoid((line - soft) / (0.03 + soft)) * tables.outside_lips
+    neck = torch.sigmoid((0.12 + 0.45 * col("beard_neck") - tables.jaw_drop + fray - soft) / (0.04 + soft))
+    moustache = (tables.moustache_zone * (1.0 + 4.0 * fray)).clamp(0.0, 1.0) * tables.outside_lips
+    return (col("beard") * zone * neck + col("moustache") * moustache).clamp(max=1.0)
+
+
 def _facial_hair(tables: PaintTables, params: torch.Tensor, p: dict[str, torch.Tensor], pigment: torch.Tensor,
-                 colour: torch.Tensor, specular: torch.Tensor) -> None:
+                 colour: torch.Tensor, specular: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Paint stubble, beard and moustache in place; returns their cover (B, Nd) and hair colour (B, Nd, 3)."""
     col = lambda name: p[name][:, None]
     edge = 0.03 * _fields(params, "hairline", NUM_HAIRLINE, tables.beard_fields)  # (B, Nd)
-    line = tables.beard_low + col("beard_extent") * (tables.beard_high - tables.beard_low) + edge
-    zone = torch.sigmoid(line / 0.03) * tables.outside_lips
-    neck = torch.sigmoid((0.12 + 0.45 * col("beard_neck") - tables.jaw_drop) / 0.04)
     full = (torch.sigmoid((tables.beard_high + edge - 0.02) / 0.05) * tables.outside_lips
             * torch.sigmoid((0.35 - tables.jaw_drop) / 0.05))
     moustache = tables.moustache_zone * tables.outside_lips
     strands = tables.beard_strands[None]
     stubble = col("stubble") * 0.35 * torch.maximum(full, moustache) * (0.4 + 0.6 * strands)
-    beard = (col("beard") * zone * neck + col("moustache") * moustache).clamp(max=1.0) * (0.8 + 0.15 * strands)
+    beard = beard_cover(tables, params, p) * (0.8 + 0.15 * strands)
     grey = (col("hair_grey") * (0.8 + 0.4 * strands)).clamp(0.0, 1.0)[..., None]
     red = hair_colour(p["hair_eumelanin"], (p["hair_pheomelanin"] + 0.1).clamp(max=1.0))
     hair = torch.lerp(red[:, None, :], grey_hair_colour(red)[:, None, :], grey) * (0.85 + 0.3 * strands)[..., None]
@@ -208,6 +240,7 @@ def _facial_hair(tables: PaintTables, params: torch.Tensor, p: dict[str, torch.T
     _over(colour, tables.beard, shadow, stubble)
     _over(colour, tables.beard, hair, beard)
     _over(specular, tables.beard, specular.new_tensor(0.03), beard)
+    return beard, hair
 
 
 def _hairline_heights(p: dict[str, torch.Tensor], anchors: dict[str, float]) -> torch.Tensor:
@@ -229,19 +262,41 @@ def _hairline_heights(p: dict[str, torch.Tensor], anchors: dict[str, float]) -> 
     ], 1)
 
 
-def _scalp_hair(tables: PaintTables, params: torch.Tensor, p: dict[str, torch.Tensor], pigment: torch.Tensor,
-                colour: torch.Tensor, specular: torch.Tensor) -> None:
-    col = lambda name: p[name][:, None]
+def scalp_cover(tables: PaintTables, params: torch.Tensor, p: dict[str, torch.Tensor],
+                soft: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """How fully hair covers each hair-bearing vertex (``tables.hair``), before density.
+
+    Args:
+        tables, params, p: as in :func:`paint`.
+        soft: widen the hairline and the bald patch's edge by this much (inter-ocular
+            distances) and move them into the hair by as much: a smooth version of the
+            cover for the hair volume.
+
+    Returns:
+        ``(cover, bald)``, both (B, Nh) in [0, 1]: cover is 1 well inside the hairline and
+        falls to 0 across it; bald is where pattern baldness removed the hair.
+    """
     heights = _hairline_heights(p, tables.anchors)  # (B, 11)
     fraction = tables.hair_fraction[None]
     line = heights[:, tables.hair_segment] * (1.0 - fraction) + heights[:, tables.hair_segment + 1] * fraction
     height = tables.hair_v[None] + 0.03 * _fields(params, "hairline", NUM_HAIRLINE, tables.hair_fields)
-    cover = torch.sigmoid((height - line) / 0.02)
+    cover = torch.sigmoid((height - line - soft) / (0.02 + soft))
+    # Long hair falls over the ears, the nape and the sides of the face below them: it fades
+    # in over that zone as the length grows (moving the hairline that far would jump when mixing).
+    long_hair = ((p["hair_length"] - 0.3) / 0.7).clamp(0.0, 1.0)[:, None]
+    cover = torch.maximum(cover, long_hair * tables.hair_long[None])
     # Pattern baldness thins the top first and spreads down to a horseshoe at full strength.
-    crown = torch.sigmoid((height - (tables.anchors["head_top"] + 0.08 - tables.hair_depth[None])) / 0.08)
-    bald = (1.6 * col("hair_baldness") * crown).clamp(max=1.0)
+    crown_line = tables.anchors["head_top"] + 0.08 - tables.hair_depth[None] - soft
+    bald = (1.6 * p["hair_baldness"][:, None] * torch.sigmoid((height - crown_line) / (0.08 + soft))).clamp(max=1.0)
     # Hair thins out over the last few millimetres before the hairline.
-    cover = cover * (1.0 - bald) * (0.6 + 0.4 * torch.sigmoid((height - line - 0.05) / 0.03))
+    return cover * (1.0 - bald) * (0.6 + 0.4 * torch.sigmoid((height - line - 0.05) / 0.03)), bald
+
+
+def _scalp_hair(tables: PaintTables, params: torch.Tensor, p: dict[str, torch.Tensor], pigment: torch.Tensor,
+                colour: torch.Tensor, specular: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Paint scalp hair in place; returns its :func:`scalp_cover` (B, Nh) and hair colour (B, Nh, 3)."""
+    col = lambda name: p[name][:, None]
+    cover, bald = scalp_cover(tables, params, p)
     strands = tables.hair_strands[None]
     alpha = cover * (0.55 + 0.43 * col("hair_density")) * (0.85 + 0.15 * strands)  # (B, Nh)
     # Greying mixes white hairs in strand by strand: at this scale a gradual blend, temples first.
@@ -252,6 +307,7 @@ def _scalp_hair(tables: PaintTables, params: torch.Tensor, p: dict[str, torch.Te
     _over(colour, tables.hair, hair, alpha)
     specular.index_add_(1, tables.hair, 0.1 * bald)
     _over(specular, tables.hair, specular.new_tensor(0.05), alpha)
+    return cover, hair
 
 
 def _teeth(tables: PaintTables, colour: torch.Tensor) -> torch.Tensor:

@@ -29,6 +29,7 @@ SCALAR_NAMES: tuple[str, ...] = (
     "hair_baldness", "hair_sides", "hair_density", "hair_fringe",
     "stubble", "moustache", "beard", "beard_extent", "beard_neck",
     "wrinkle_forehead", "wrinkle_nasolabial", "wrinkle_eyes", "age_spots",
+    "hair_volume", "hair_length", "hair_curl",  # drawn last, after the noise-field coefficients
 )
 PARAM_NAMES: tuple[str, ...] = (
     SCALAR_NAMES
@@ -68,6 +69,10 @@ class AppearanceConfig(ConfigBase):
         greying_age: age at which the typical person's hair is about 30% grey.
         baldness_probability: chance that a man of 70 shows pattern baldness (less when younger).
         fringe_probability: chance that a woman wears a fringe (a third of it for men).
+        long_hair_probability: chance that a woman's hair reaches below the ears (an
+            eighth of it for men).
+        curly_hair_probability: chance of tightly curled hair at the darkest skin (a
+            quarter of it at the lightest).
     """
 
     frozen: bool = False
@@ -84,6 +89,8 @@ class AppearanceConfig(ConfigBase):
     greying_age: float = 55.0
     baldness_probability: float = 0.5
     fringe_probability: float = 0.35
+    long_hair_probability: float = 0.6
+    curly_hair_probability: float = 0.6
 
     def validate(self) -> None:
         require(len(self.skin_tone_weights) == 3 and min(self.skin_tone_weights) >= 0
@@ -98,7 +105,8 @@ class AppearanceConfig(ConfigBase):
                 f"{self.hair_colour_weights} must be four non-negative weights (black, brown, blond, red), not all 0")
         require(20.0 <= self.greying_age <= 100.0, "greying_age", f"{self.greying_age} is outside [20, 100]")
         for name in ("male_fraction", "facial_hair_probability", "stubble_probability", "makeup_probability",
-                     "light_eye_probability", "freckle_probability", "baldness_probability", "fringe_probability"):
+                     "light_eye_probability", "freckle_probability", "baldness_probability", "fringe_probability",
+                     "long_hair_probability", "curly_hair_probability"):
             _probability(getattr(self, name), name)
 
 
@@ -111,6 +119,7 @@ def mean_appearance() -> np.ndarray:
         iris_melanin=0.8, sclera_tint=0.2, lash_line=0.7, brow_thickness=0.5, brow_density=0.7,
         brow_arch=0.5, brow_length=0.5, brow_height=0.5, brow_darkness=0.5, hair_eumelanin=0.8,
         hair_pheomelanin=0.15, hairline_height=0.5, hair_sides=0.7, hair_density=0.8,
+        hair_volume=0.4, hair_length=0.1, hair_curl=0.2,
     )
     return np.array([values[name] for name in PARAM_NAMES], dtype=np.float32)
 
@@ -174,6 +183,7 @@ def sample_appearance(rng: np.random.Generator, config: AppearanceConfig = Appea
     _sample_facial_hair(rng, p, male, config)
     for name in PARAM_NAMES[len(SCALAR_NAMES):]:
         p[name] = rng.normal()
+    _sample_hair_volume(rng, p, person, config)
     return np.array([p[name] for name in PARAM_NAMES], dtype=np.float32)
 
 
@@ -229,6 +239,17 @@ def _sample_hairstyle(rng: np.random.Generator, p: dict[str, float], male: bool,
     p["hair_density"] = np.clip(u(0.5, 1.0) - 0.3 * ageing * rng.random(), 0, 1)
     fringe = rng.random() < config.fringe_probability * (1.0 if not male else 0.33)
     p["hair_fringe"] = u(0.2, 1.0) if fringe else 0.0
+
+
+def _sample_hair_volume(rng: np.random.Generator, p: dict[str, float], person: _Person,
+                        config: AppearanceConfig) -> None:
+    """How much the hair stands off the head, how far it falls and how curled it is (see ``hair.py``)."""
+    u = rng.uniform
+    long_hair = rng.random() < config.long_hair_probability * (1.0 if not person.male else 0.125)
+    curly = rng.random() < config.curly_hair_probability * (0.25 + 0.75 * float(np.clip(person.melanin, 0, 1)))
+    p["hair_volume"] = u(0.3, 1.0) if not person.male else u(0.0, 0.75)
+    p["hair_length"] = u(0.4, 1.0) if long_hair else u(0.0, 0.3)
+    p["hair_curl"] = u(0.6, 1.0) if curly else u(0.0, 0.45)
 
 
 def _sample_facial_hair(rng: np.random.Generator, p: dict[str, float], male: bool,

@@ -58,8 +58,8 @@ class BackgroundConfig(ConfigBase):
     frozen: bool = False
     frozen_colour: tuple[float, float, float] = (0.5, 0.5, 0.5)
     kind_weights: tuple[float, float, float, float] = (0.2, 0.4, 0.3, 0.1)
-    person_probability: float = 0.08
-    blur_sigma: tuple[float, float] = (0.0, 4.0)
+    person_probability: float = 0.12
+    blur_sigma: tuple[float, float] = (0.0, 3.0)
     vignette: tuple[float, float] = (0.0, 0.35)
 
     def validate(self) -> None:

@@ -65,30 +65,35 @@ class QualityConfig(ConfigBase):
     Probabilities are per image and independent; ranges are (min, max) of a uniform draw
     (``jpeg_quality`` and ``resample_scale`` uniform, blur sigmas log-uniform-ish via uniform).
     ``frozen`` makes every image pristine (the identity parameters).
+
+    The defaults aim at aligned crops of press and web photos (LFW, CFP): mostly sharp,
+    usually mildly JPEG-compressed, with occasional blur, resampling and sensor noise,
+    and usually the extra contrast and saturation of a camera's picture style; the
+    ranges allow much harsher degradations when raised.
     """
 
     frozen: bool = False
-    blur_probability: float = 0.15
-    blur_sigma: tuple[float, float] = (0.3, 1.5)
-    motion_probability: float = 0.05
-    motion_length: tuple[float, float] = (2.0, 6.0)
-    resample_probability: float = 0.15
-    resample_scale: tuple[float, float] = (0.35, 0.8)
-    noise_probability: float = 0.2
-    noise_sigma: tuple[float, float] = (0.002, 0.012)
-    noise_shot: tuple[float, float] = (0.0, 0.012)
+    blur_probability: float = 0.08
+    blur_sigma: tuple[float, float] = (0.3, 1.2)
+    motion_probability: float = 0.02
+    motion_length: tuple[float, float] = (1.5, 4.0)
+    resample_probability: float = 0.08
+    resample_scale: tuple[float, float] = (0.45, 0.85)
+    noise_probability: float = 0.25
+    noise_sigma: tuple[float, float] = (0.002, 0.01)
+    noise_shot: tuple[float, float] = (0.0, 0.01)
     noise_chroma: tuple[float, float] = (0.0, 0.5)
     white_balance_probability: float = 0.4
-    white_balance_strength: float = 0.12
-    tone_probability: float = 0.5
-    exposure: tuple[float, float] = (0.7, 1.35)
-    contrast: tuple[float, float] = (0.75, 1.25)
-    gamma: tuple[float, float] = (0.8, 1.25)
-    saturation_probability: float = 0.3
-    saturation: tuple[float, float] = (0.5, 1.3)
-    grayscale_probability: float = 0.01
-    jpeg_probability: float = 0.35
-    jpeg_quality: tuple[float, float] = (25.0, 90.0)
+    white_balance_strength: float = 0.1
+    tone_probability: float = 0.7
+    exposure: tuple[float, float] = (0.8, 1.25)
+    contrast: tuple[float, float] = (0.9, 1.4)
+    gamma: tuple[float, float] = (0.85, 1.2)
+    saturation_probability: float = 0.5
+    saturation: tuple[float, float] = (0.8, 1.45)
+    grayscale_probability: float = 0.02
+    jpeg_probability: float = 0.6
+    jpeg_quality: tuple[float, float] = (35.0, 95.0)
 
     def validate(self) -> None:
         for name in ("blur", "motion", "resample", "noise", "white_balance", "tone",

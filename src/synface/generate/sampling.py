@@ -32,6 +32,7 @@ from synface.generate.appearance_sampling import AppearanceConfig, sample_appear
 from synface.generate.background import PARAM_NAMES as BACKGROUND_PARAMS
 from synface.generate.background import BackgroundConfig, sample_background
 from synface.generate.expression import ExpressionConfig, ExpressionPrior
+from synface.generate.hair import HairConfig
 from synface.generate.layout import LayoutConfig
 from synface.generate.lighting import LightConfig, sample_light
 from synface.generate.mixup import MixupConfig, draw_mixup
@@ -136,6 +137,7 @@ class GenerateConfig(ConfigBase):
         face_model: face model spec for :func:`synface.generate.registry.resolve_face_model`.
         layout: identities and samples per identity (``"10K_50"``, ``"2K_UB1"``, explicit groups).
         identity, expression, pose, light, noise: the factors of variation.
+        hair: hair and beard volume (geometry; their colours belong to ``identity.appearance``).
         mixup: identity mixup (or the Syn-LFW-R attack sets).
         render: crop template and renderer settings.
         shard_size: images per shard file.
@@ -151,6 +153,7 @@ class GenerateConfig(ConfigBase):
     pose: PoseConfig = field(default_factory=PoseConfig)
     light: LightConfig = field(default_factory=LightConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
+    hair: HairConfig = field(default_factory=HairConfig)
     mixup: MixupConfig = field(default_factory=MixupConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
     shard_size: int = 1000

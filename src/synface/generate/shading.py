@@ -23,10 +23,18 @@ to coefficient 0 as their neutral default, giving 0.709 x albedo).
 these coefficients so that the result is the Lambertian outgoing radiance.
 
 The specular term is Blinn-Phong with the energy-normalised lobe
-``(shininess + 8) / (8 pi) * max(0, n.h)^shininess * max(0, n.l) * I_c``, lit by the
+``(e + 8) / (8 pi) * max(0, n.h)^e * max(0, n.l) * I_c``, lit by the
 directional light equivalent to the band-1 (linear) part of the SH light: its
 direction is the luminance-weighted band-1 vector, ``I_c`` the strength of a single
 directional light that would produce channel c's band-1 coefficients.
+
+Glossier surfaces are also smoother, so the exponent grows with a vertex's specular
+strength ``k`` above GLOSS_START (:func:`gloss_exponent`):
+``e = shininess * exp(GLOSS_RATE * max(0, k - GLOSS_START))``. Hair and skin keep the
+configured ``shininess``; wet eyes (k about 0.75) get a lobe narrower than the mesh's
+vertex spacing: the vertex nearest the mirror direction lights up alone, the small
+catch-light of a cornea. The highlight added to a vertex is capped at HIGHLIGHT_CAP so
+that such a spike stays a point after interpolation across its triangles.
 """
 
 from __future__ import annotations
@@ -48,6 +56,10 @@ SH_SCALE: tuple[float, ...] = (
     _A1 * _C1, _A1 * _C1, _A1 * _C1,
     _A2 * _C2, _A2 * _C2, _A2 * _C2 / (2.0 * math.sqrt(3.0)), _A2 * _C2, _A2 * _C2 / 2.0,
 )
+# Specular strength -> Blinn-Phong exponent, and the largest highlight (see the module docstring).
+GLOSS_START = 0.5
+GLOSS_RATE = 12.0
+HIGHLIGHT_CAP = 1.0
 # Luminance weights of linear sRGB (Rec. 709), used to pick one dominant light direction.
 LUMINANCE: tuple[float, float, float] = (0.2126, 0.7152, 0.0722)
 
@@ -110,14 +122,20 @@ def dominant_light(light: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return direction, strength
 
 
-def specular_shading(normals: torch.Tensor, view: torch.Tensor, light: torch.Tensor, shininess: float) -> torch.Tensor:
+def gloss_exponent(specular: torch.Tensor, shininess: float) -> torch.Tensor:
+    """Per-vertex Blinn-Phong exponent: ``shininess`` up to strength GLOSS_START, sharper for glossier vertices."""
+    return shininess * torch.exp(GLOSS_RATE * (specular - GLOSS_START).clamp_min(0.0))
+
+
+def specular_shading(normals: torch.Tensor, view: torch.Tensor, light: torch.Tensor,
+                     shininess: float | torch.Tensor) -> torch.Tensor:
     """Blinn-Phong highlight of the dominant SH light (see the module docstring).
 
     Args:
         normals: (3, V, B) unit normals, camera frame.
         view: (3, V, B) unit vectors from each vertex towards the camera.
         light: (B, 27) SH coefficients.
-        shininess: Blinn-Phong exponent.
+        shininess: Blinn-Phong exponent, one for all or (V, B) per vertex.
 
     Returns:
         (3, V, B) linear specular radiance per unit specular strength.
@@ -129,7 +147,7 @@ def specular_shading(normals: torch.Tensor, view: torch.Tensor, light: torch.Ten
     n_dot_h = (normals[0] * half[0] + normals[1] * half[1] + normals[2] * half[2]).clamp_min(0)
     n_dot_h = n_dot_h * half_length.clamp_min(1e-24).rsqrt()
     n_dot_l = (normals[0] * direction[0] + normals[1] * direction[1] + normals[2] * direction[2]).clamp_min(0)
-    lobe = n_dot_h.pow(shininess) * n_dot_l * ((shininess + 8.0) / (8.0 * math.pi))  # (V, B)
+    lobe = n_dot_h.pow(shininess) * n_dot_l * ((shininess + 8.0) * (1.0 / (8.0 * math.pi)))  # (V, B)
     return lobe * strength.t()[:, None]
 
 
@@ -146,7 +164,7 @@ def shade_vertices(
         specular: (V, B) specular strength, or None for matte.
         light: (B, 27) SH coefficients.
         camera_distance: (B,) cm.
-        shininess: Blinn-Phong exponent.
+        shininess: Blinn-Phong exponent of matte vertices (:func:`gloss_exponent`).
 
     Returns:
         (3, V, B) linear RGB.
@@ -156,7 +174,9 @@ def shade_vertices(
         view = -positions
         view[2] += camera_distance
         view = view * (view[0] * view[0] + view[1] * view[1] + view[2] * view[2]).clamp_min(1e-24).rsqrt()
-        colour = colour.addcmul_(specular_shading(normals, view, light, shininess), specular)
+        exponent = gloss_exponent(specular, shininess)  # (V, B)
+        highlight = specular_shading(normals, view, light, exponent) * specular  # (3, V, B)
+        colour = colour.add_(highlight.clamp_(max=HIGHLIGHT_CAP))
     return colour
 
 
