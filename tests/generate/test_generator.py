@@ -101,3 +101,27 @@ def test_sampling_workers_draw_the_same_factors(generator: FaceGenerator) -> Non
     for name in ("identity", "sample_index", "mix_partner", "mix_phi", "expression", "pose", "light", "camera",
                  "landmark_jitter", "background", "quality"):
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
+
+
+@pytest.mark.slow
+def test_render_threads_do_not_change_the_images(generator: FaceGenerator) -> None:
+    # 17 images: a full CPU chunk plus a short one, drawn by one thread or by three.
+    threads = torch.get_num_threads()
+    factors = generator.sample(np.arange(17) % 4, np.arange(17) // 4 % 2)
+    with FaceGenerator(CONFIG, "cpu", model=generator.model, render_threads=1) as single, \
+            FaceGenerator(CONFIG, "cpu", model=generator.model, render_threads=3) as triple:
+        assert (single.render_threads, triple.render_threads) == (1, 3)
+        one, fields_one = single.render_factors(factors)
+        three, fields_three = triple.render_factors(factors)
+    assert torch.equal(one, three)
+    assert torch.equal(fields_one["landmarks5"], fields_three["landmarks5"])
+    assert torch.get_num_threads() == threads  # the caller's setting is left alone
+
+
+def test_benchmark_reports_wall_and_cpu_throughput(generator: FaceGenerator) -> None:
+    from synface.generate.bench import default_benchmark_config, run_generate_benchmark
+
+    assert default_benchmark_config(["face_model=builtin", "render.supersample=1"]).face_model == "builtin"
+    result = run_generate_benchmark(batch_size=2, iterations=1, warmup=0, config=CONFIG, generator=generator)
+    assert result["images_per_second"] > 0 and result["images_per_cpu_second"] > 0
+    assert result["batch_size"] == 2 and result["render_threads"] == generator.render_threads

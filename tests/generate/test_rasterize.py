@@ -243,3 +243,67 @@ def test_batch_chunking_and_determinism() -> None:
     sums = together.barycentric.sum(-1)
     torch.testing.assert_close(sums[together.mask], torch.ones(int(together.mask.sum())))
     assert (~together.mask).any() and float(sums[~together.mask].abs().max()) == 0.0
+
+
+def test_bucket_merging_and_chunking_do_not_change_results() -> None:
+    # Merged buckets test padded boxes: the extra centres past each box must never count.
+    rng = np.random.default_rng(8)
+    screen, triangles = _grid_mesh(10, 1.0, 47.0, 1.5, 4)
+    batch = torch.stack([screen + torch.tensor(rng.uniform(-6, 6, 2), dtype=torch.float32) for _ in range(3)])
+    depth = torch.tensor(rng.uniform(1, 3, (3, len(screen))), dtype=torch.float32)
+    reference = rasterize(batch, depth, triangles, 44, 40, min_group=1)
+    for options in ({"min_group": 10**9}, {"min_group": 10**9, "max_candidates": 5}, {"max_candidates": 3}):
+        other = rasterize(batch, depth, triangles, 44, 40, **options)
+        assert torch.equal(reference.triangle, other.triangle), options
+        assert torch.equal(reference.barycentric, other.barycentric), options
+    assert reference.mask.any() and (~reference.mask).any()
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (1, 2, 0), (2, 0, 1), (0, 2, 1), (2, 1, 0), (1, 0, 2)])
+def test_winding_decides_culling_whatever_the_vertex_order(order: tuple[int, int, int]) -> None:
+    # The rasteriser sorts corners by vertex index internally; culling must follow the mesh's winding.
+    corners = torch.tensor([[2.0, 2.0], [2.0, 12.0], [12.0, 2.0]])  # counter-clockwise as viewed
+    labels = torch.tensor([5, 1, 3])  # vertex indices in an order unrelated to the winding
+    screen = torch.zeros(1, 6, 2)
+    screen[0, labels] = corners
+    triangle = labels[list(order)][None]
+    front = order in ((0, 1, 2), (1, 2, 0), (2, 0, 1))
+    culled = rasterize(screen, torch.ones(1, 6), triangle, 16, 16, cull_backfaces=True)
+    assert bool(culled.mask.any()) == front
+    kept = rasterize(screen, torch.ones(1, 6), triangle, 16, 16)
+    assert int(kept.mask.sum()) > 40
+    # The barycentrics belong to the triangle's own corner order.
+    weights = kept.barycentric[0][kept.mask[0]]  # (N, 3)
+    expected = torch.stack([kept.vertices[0][kept.mask[0]][:, k] for k in range(3)], 1)
+    assert torch.equal(expected, triangle.expand_as(expected))
+    centroid = (weights[:, :, None] * corners[[labels.tolist().index(v) for v in triangle[0].tolist()]]).sum(1)
+    ys, xs = kept.mask[0].nonzero(as_tuple=True)
+    torch.testing.assert_close(centroid, torch.stack([xs, ys], 1).float(), atol=1e-4, rtol=0)
+
+
+def test_barycentrics_match_a_float64_reference() -> None:
+    rng = np.random.default_rng(9)
+    corners = rng.uniform(0, 64, (50, 3, 2))
+    depths = rng.uniform(1, 20, (50, 3))
+    fragments = rasterize(torch.tensor(corners, dtype=torch.float32), torch.tensor(depths, dtype=torch.float32),
+                          torch.tensor([[0, 1, 2]]), 64, 64)
+    error = 0.0
+    for k in range(50):
+        ys, xs = (v.double().numpy() for v in fragments.mask[k].nonzero(as_tuple=True))
+        c = corners[k].astype(np.float32).astype(np.float64)
+        edges = []
+        for i in range(3):
+            a, b = c[(i + 1) % 3], c[(i + 2) % 3]
+            edges.append(((b[0] - a[0]) * (ys - a[1]) - (b[1] - a[1]) * (xs - a[0])) / np.float32(depths[k, i]))
+        expected = np.stack(edges, 1) / np.sum(edges, 0)[:, None]
+        got = fragments.barycentric[k][fragments.mask[k]].double().numpy()
+        error = max(error, float(np.abs(got - expected).max(initial=0.0)))
+    assert error < 1e-5
+
+
+def test_empty_inputs() -> None:
+    nothing = rasterize(torch.zeros(2, 3, 2), torch.ones(2, 3), torch.zeros(0, 3, dtype=torch.int64), 8, 8)
+    assert nothing.mask.shape == (2, 8, 8) and not nothing.mask.any()
+    assert float(nothing.barycentric.abs().max()) == 0.0 and int(nothing.triangle.max()) == -1
+    no_images = rasterize(torch.zeros(0, 3, 2), torch.ones(0, 3), torch.tensor([[0, 1, 2]]), 8, 8)
+    assert no_images.mask.shape == (0, 8, 8)

@@ -42,10 +42,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Renders batches of distinct samples on the device after a warm-up.",
     )
     generate.add_argument("--config", help="generation config (YAML or bundled name; default 10K_50 with mixup)")
+    generate.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                          help="config override, repeatable (e.g. face_model=builtin, render.supersample=1)")
     generate.add_argument("--batch-size", type=int, default=64)
     generate.add_argument("--iterations", type=int, default=5, help="timed batches")
     generate.add_argument("--warmup", type=int, default=1, help="untimed batches first")
     generate.add_argument("--device", default="auto")
+    generate.add_argument("--render-threads", type=int, default=0,
+                          help="CPU threads drawing each batch, one core each (default 0: one per core)")
+    generate.add_argument("--sampling-workers", type=int, default=0, help="processes drawing the factors")
     generate.set_defaults(func=run_bench_generate)
 
 
@@ -63,15 +68,18 @@ def run_bench_train(args: argparse.Namespace) -> int:
 
 
 def run_bench_generate(args: argparse.Namespace) -> int:
-    from synface.generate.bench import run_generate_benchmark
+    from synface.generate.bench import default_benchmark_config, run_generate_benchmark
     from synface.train.distributed import resolve_device
 
-    config = None
     if args.config:
         from synface.generate.sampling import load_generate_config
 
-        config = load_generate_config(args.config)
+        config = load_generate_config(args.config, args.override)
+    else:
+        config = default_benchmark_config(args.override)
+    threads = args.render_threads if args.render_threads > 0 else None
     result = run_generate_benchmark(batch_size=args.batch_size, iterations=args.iterations,
-                                    device=resolve_device(args.device), config=config, warmup=args.warmup)
+                                    device=resolve_device(args.device), config=config, warmup=args.warmup,
+                                    render_threads=threads, sampling_workers=args.sampling_workers)
     print(json.dumps(result, indent=2))
     return 0

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Self
 
 import numpy as np
@@ -23,6 +24,7 @@ from synface.errors import DataError
 from synface.generate.appearance import AppearanceModel
 from synface.generate.background import render_background
 from synface.generate.facemodel import FaceModel
+from synface.generate.hair import HairShell
 from synface.generate.mixup import mix_coefficients, soft_labels
 from synface.generate.quality import degrade
 from synface.generate.registry import resolve_face_model
@@ -32,6 +34,9 @@ from synface.generate.sampling import FactorSampler, GenerateConfig, SampleFacto
 logger = logging.getLogger(__name__)
 
 MIN_CHUNK = 16  # fewest samples worth sending to a worker process
+# Images drawn per step on CPUs: near cache-sized, and fixed, so that results never
+# depend on the number of render threads.
+CPU_DRAW_CHUNK = 16
 
 # Per-sample fields of FaceGenerator.render's dictionary, as stored in a shard's meta file.
 SAMPLE_FIELDS: tuple[str, ...] = (
@@ -53,6 +58,11 @@ def _start_worker(config: GenerateConfig, expression_names: tuple[str, ...], num
 def _sample_in_worker(identity_ids: np.ndarray, sample_ids: np.ndarray) -> SampleFactors:
     assert _worker_sampler is not None
     return _worker_sampler.samples(identity_ids, sample_ids)
+
+
+def _single_threaded() -> None:
+    """Render threads run their tensor operations on one core each (the setting is per thread)."""
+    torch.set_num_threads(1)
 
 
 class PendingFactors:
@@ -85,6 +95,10 @@ class FaceGenerator:
             Factor draws are Python-heavy; on a fast GPU they need several cores, and
             :meth:`sample_async` lets the next batch be drawn while this one renders.
             Results do not depend on the number of workers.
+        render_threads: CPU threads drawing chunks of a batch in parallel, each with
+            single-threaded tensor operations (one per core beats intra-op parallelism
+            on these small operations, and never oversubscribes a busy machine); None:
+            one per core. Ignored on GPUs. Results do not depend on the number of threads.
 
     Raises:
         AssetError: the face model cannot be found or is broken.
@@ -92,13 +106,15 @@ class FaceGenerator:
 
     def __init__(self, config: GenerateConfig, device: torch.device | str = "cpu",
                  model: FaceModel | None = None, num_identities: int | None = None,
-                 sampling_workers: int = 0):
+                 sampling_workers: int = 0, render_threads: int | None = None):
         self.config = config
         self.device = torch.device(device)
         model = resolve_face_model(config.face_model) if model is None else model
         self.model = model.to(self.device)
         self.appearance = AppearanceModel(self.model, config.identity.appearance)
-        self.renderer = FaceRenderer(self.model, config.render, self.device)
+        # The renderer draws the face model plus the hair shell (when enabled).
+        self.hair = HairShell(self.model, self.appearance, config.hair) if config.hair.enabled else None
+        self.renderer = FaceRenderer(self.model if self.hair is None else self.hair.model, config.render, self.device)
         self.sampler = FactorSampler(config, self.model.expression_names, self.model.num_identity, num_identities)
         self.height, self.width = self.renderer.height, self.renderer.width
         self._identity_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -108,12 +124,20 @@ class FaceGenerator:
             self._pool = ProcessPoolExecutor(
                 sampling_workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker,
                 initargs=(config, self.model.expression_names, self.model.num_identity, self.num_identities))
+        threads = (os.cpu_count() or 1) if render_threads is None else render_threads
+        self.render_threads = max(1, threads) if self.device.type == "cpu" else 0
+        self._threads: ThreadPoolExecutor | None = None
+        if self.render_threads:
+            self._threads = ThreadPoolExecutor(self.render_threads, initializer=_single_threaded)
 
     def close(self) -> None:
-        """Stop the sampling worker processes (if any)."""
+        """Stop the sampling worker processes and render threads (if any)."""
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
+        if self._threads is not None:
+            self._threads.shutdown(cancel_futures=True)
+            self._threads = None
 
     def __enter__(self) -> Self:
         return self
@@ -212,13 +236,28 @@ class FaceGenerator:
         return images, fields
 
     def _draw(self, fields: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`_draw_chunk` of the batch; on CPUs in chunks of :data:`CPU_DRAW_CHUNK` images over the threads."""
+        if self._threads is None:
+            return self._draw_chunk(fields)
+        batch = fields["identity"].shape[0]
+        parts = [{name: value[start:start + CPU_DRAW_CHUNK] for name, value in fields.items()}
+                 for start in range(0, batch, CPU_DRAW_CHUNK)] or [fields]
+        drawn = list(self._threads.map(self._draw_chunk, parts))
+        if len(drawn) == 1:
+            return drawn[0]
+        return torch.cat([images for images, _ in drawn]), torch.cat([landmarks for _, landmarks in drawn])
+
+    def _draw_chunk(self, fields: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Shapes, albedo, background, render, degrade, quantise: (B, H, W, 3) uint8 and (B, 5, 2) landmarks."""
         vertices = self.model.shape(fields["identity_shape"], fields["expression"])  # (B, V, 3)
         albedo = self.appearance.albedo(fields["appearance"])
+        diffuse, specular = albedo.diffuse, albedo.specular
+        if self.hair is not None:  # (B, V + U, 3), (B, V + U, 3), (B, V + U)
+            vertices, diffuse, specular = self.hair.apply(vertices, albedo, fields["appearance"])
         background = render_background(fields["background"], self.height, self.width, self.device)
         noise = self.config.noise
         jitter = fields["landmark_jitter"] if noise.landmark_jitter > 0 and not noise.frozen else None
-        output = self.renderer.render(vertices, albedo.diffuse, albedo.specular, fields["light"], fields["pose"],
+        output = self.renderer.render(vertices, diffuse, specular, fields["light"], fields["pose"],
                                       fields["camera"], landmark_jitter=jitter, background=background)
         images = degrade(output.image, fields["quality"])  # (B, 3, H, W) in [0, 1]
         quantised = (images * 255.0).round_().clamp_(0.0, 255.0).to(torch.uint8)

@@ -41,6 +41,9 @@ _LAMBERT = np.array([math.pi, 2 * math.pi / 3, math.pi / 4])[_BAND]
 # Radiance SH coefficient -> renderer coefficient (outgoing radiance = albedo * E / pi).
 _TO_RENDERER = _LAMBERT * SH_NORM / (math.pi * np.array(SH_SCALE))
 _LUMINANCE = np.array([0.2126, 0.7152, 0.0722])
+# CIE XYZ -> linear sRGB, rows R, G, B (scalar arithmetic: a sample draws a few colours,
+# where numpy's per-call overhead dominates).
+_XYZ_TO_RGB = ((3.2406, -1.5372, -0.4986), (-0.9689, 1.8758, 0.0415), (0.0557, -0.2040, 1.0570))
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ def blackbody_rgb(temperature_k: float, saturation: float = 1.0) -> np.ndarray:
 
     Uses the cubic-spline fit of the Planckian locus in CIE 1931 xy (Kim et al. 2002).
     """
-    t = float(np.clip(temperature_k, 1667.0, 25000.0))
+    t = min(max(float(temperature_k), 1667.0), 25000.0)
     if t <= 4000:
         x = -0.2661239e9 / t**3 - 0.2343589e6 / t**2 + 0.8776956e3 / t + 0.179910
     else:
@@ -122,11 +125,10 @@ def blackbody_rgb(temperature_k: float, saturation: float = 1.0) -> np.ndarray:
         y = -0.9549476 * x**3 - 1.37418593 * x**2 + 2.09137015 * x - 0.16748867
     else:
         y = 3.0817580 * x**3 - 5.87338670 * x**2 + 3.75112997 * x - 0.37001483
-    xyz = np.array([x / y, 1.0, (1.0 - x - y) / y])
-    to_rgb = np.array([[3.2406, -1.5372, -0.4986], [-0.9689, 1.8758, 0.0415], [0.0557, -0.2040, 1.0570]])
-    rgb = np.clip(to_rgb @ xyz, 1e-3, None)
-    rgb = rgb / (rgb @ _LUMINANCE)
-    return 1.0 + saturation * (rgb - 1.0)
+    big_x, big_z = x / y, (1.0 - x - y) / y
+    rgb = [max(r * big_x + g + b * big_z, 1e-3) for r, g, b in _XYZ_TO_RGB]
+    luminance = rgb[0] * 0.2126 + rgb[1] * 0.7152 + rgb[2] * 0.0722
+    return np.array([1.0 + saturation * (c / luminance - 1.0) for c in rgb])
 
 
 def sh_polynomials(vector: np.ndarray) -> np.ndarray:
@@ -176,11 +178,14 @@ def environment_to_sh(
     # irradiance pi s from unit direction d has L_k = pi s Y_k(d).
     radiance = np.zeros((9, 3))
     radiance[0] += np.asarray(ambient_rgb, dtype=np.float64) * math.sqrt(4 * math.pi)
-    for unit, strength, spread in lights:
-        unit = np.asarray(unit, dtype=np.float64)
-        unit = unit / np.linalg.norm(unit)
-        basis = SH_NORM * sh_polynomials(unit) * lobe_attenuation(spread)[_BAND]  # (9,)
-        radiance += math.pi * basis[:, None] * np.asarray(strength, dtype=np.float64)[None, :]
+    if lights:  # all lights at once: (L, 3) directions and strengths
+        units = np.array([unit for unit, _, _ in lights], dtype=np.float64)
+        units = units / np.sqrt((units * units).sum(1, keepdims=True))
+        x, y, z = units.T
+        polynomials = np.stack([np.ones_like(x), -y, z, -x, x * y, -y * z, 3 * z * z - 1, -x * z, x * x - y * y], 1)
+        attenuation = np.array([lobe_attenuation(spread) for _, _, spread in lights])[:, _BAND]  # (L, 9)
+        strengths = np.array([strength for _, strength, _ in lights], dtype=np.float64)  # (L, 3)
+        radiance += math.pi * (SH_NORM * polynomials * attenuation).T @ strengths
     return radiance_to_light(radiance)
 
 
