@@ -133,3 +133,19 @@ def test_eval_with_a_saved_random_weight_checkpoint(tmp_path, capsys):
     result = document["results"][0]
     assert result["flip"] is True and 0.0 <= result["accuracy_mean"] <= 1.0
     assert 0.0 <= result["auc"] <= 1.0
+
+
+def test_eval_on_chosen_folds_only(tmp_path, fake_checkpoint, capsys):
+    write_lfw(tmp_path / "lfw", folds=4, per_fold=5)
+    out = tmp_path / "results.json"
+    status = main(["eval", "--model", "m", "--protocol", "lfw", "--data", str(tmp_path / "lfw"),
+                   "--crop", "synface", "--folds", "2-3", "--out", str(out)])
+    assert status == 0, capsys.readouterr().err
+    document = json.loads(out.read_text())
+    assert document["settings"]["folds"] == [2, 3]
+    assert document["pair_sets"][0]["pairs"] == 20 and document["results"][0]["folds"] == 2
+    status = main(["eval", "--model", "m", "--protocol", "lfw", "--data", str(tmp_path / "lfw"),
+                   "--crop", "synface", "--folds", "3-7"])
+    assert status == 2 and "has 4 folds, asked for folds [5, 6, 7]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["eval", "--model", "m", "--protocol", "lfw", "--folds", "six"])

@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="image folder, CFP root, .bin file or dataset folder")
     parser.add_argument("--pairs", action="append", default=[],
                         help="pairs file (LFW lists, pairs CSV) or CFP Protocol folder")
+    parser.add_argument("--folds", type=_fold_list, default=None, metavar="LIST",
+                        help="evaluate these 1-based folds only, e.g. 6-10 (CFP identities of folds "
+                        "1-5 used for training); thresholds are chosen across the kept folds")
     parser.add_argument("--rule", action="append", choices=(*RULES, "all"),
                         help="threshold rule (repeatable): synface = SynFace's (cosine, no flip), "
                         "arcface = arcface_torch's (flip, squared L2), tpr-fpr = FaceX-Zoo's; "
@@ -67,6 +70,20 @@ def _per_protocol(values: list[str], count: int, flag: str) -> list[str | None]:
     return list(values)
 
 
+def _fold_list(text: str) -> list[int]:
+    """``6-10`` or ``1,3,5`` (or a mix) -> sorted 1-based fold numbers."""
+    folds: set[int] = set()
+    try:
+        for part in text.split(","):
+            low, _, high = part.partition("-")
+            folds.update(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a fold list such as 6-10 or 1,3,5") from None
+    if not folds or min(folds) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: folds are numbered from 1")
+    return sorted(folds)
+
+
 def _json_safe(meta: Any) -> Any:
     try:
         json.dumps(meta)
@@ -79,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate the checkpoint on each protocol; print the table, write JSON and ROC if asked."""
     from synface.checkpoint import load_model
     from synface.eval.plots import plot_roc
-    from synface.eval.protocols import load_protocol
+    from synface.eval.protocols import load_protocol, select_folds
     from synface.eval.report import evaluate_model, format_table, resolve_flips, write_results
 
     if args.batch_size < 1:
@@ -93,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
     for protocol, data_path, pairs_path in zip(args.protocol, data, pairs):
         options = {"num_pairs": args.synthetic_pairs} if protocol == "synthetic" else {}
         pair_set = load_protocol(protocol, data_path, pairs_path, **options)
+        if args.folds is not None:
+            pair_set = select_folds(pair_set, args.folds)
         pair_sets.append(pair_set.summary())
         logger.info("%s: %d pairs (%d same), %d folds, %d images", pair_set.name,
                     pair_set.num_pairs, int(pair_set.issame.sum()), pair_set.num_folds,
@@ -106,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
             model_meta=_json_safe(meta),
             settings={"rules": [{"rule": name, "flip": flip}
                                 for name, flip in resolve_flips(rules, args.flip)],
-                      "crop": args.crop, "amp": args.amp, "batch_size": args.batch_size},
+                      "crop": args.crop, "amp": args.amp, "batch_size": args.batch_size,
+                      "folds": args.folds},
             pair_sets=pair_sets,
         )
         print(f"results written to {args.out}")

@@ -225,3 +225,39 @@ def load_protocol(
         hint = f"; did you mean {' or '.join(close)}?" if close else ""
         raise SynfaceError(f"unknown protocol {name!r}{hint} valid: {', '.join(sorted(_LOADERS))}")
     return _LOADERS[name](data, pairs, **options)
+
+
+def select_folds(pair_set: PairSet, folds: Sequence[int] | None, per_fold: int = 0) -> PairSet:
+    """Keep some folds and the first ``per_fold`` same/different pairs of each (0: all).
+
+    Used to evaluate on held-out folds only, e.g. CFP folds 6-10 when the identities
+    of folds 1-5 were used for training.
+
+    Args:
+        pair_set: the full protocol.
+        folds: 1-based fold numbers to keep (None: all).
+        per_fold: cap on same and on different pairs per fold (0: no cap).
+
+    Returns:
+        A pair set over the images those pairs use, with folds renumbered 0..K-1.
+
+    Raises:
+        DataError: a fold number the protocol does not have.
+    """
+    keep_folds = list(range(1, pair_set.num_folds + 1)) if folds is None else sorted(set(folds))
+    missing = [f for f in keep_folds if not 1 <= f <= pair_set.num_folds]
+    if missing:
+        raise DataError(f"{pair_set.source}: has {pair_set.num_folds} folds, asked for folds {missing}")
+    rows = []
+    for fold in keep_folds:
+        for same in (True, False):
+            members = np.flatnonzero((pair_set.folds == fold - 1) & (pair_set.issame == same))
+            rows.append(members[:per_fold] if per_fold else members)
+    chosen = np.concatenate(rows)
+    renumber = {fold - 1: index for index, fold in enumerate(keep_folds)}
+    used = np.unique(pair_set.pairs[chosen])
+    position = {int(old): new for new, old in enumerate(used)}
+    images = [pair_set.images[i] for i in used]
+    pairs = np.vectorize(position.get)(pair_set.pairs[chosen]).reshape(-1, 2)
+    new_folds = np.array([renumber[int(f)] for f in pair_set.folds[chosen]], dtype=np.int64)
+    return PairSet(pair_set.name, images, pairs, pair_set.issame[chosen], new_folds, source=pair_set.source)

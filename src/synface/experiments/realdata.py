@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from synface.errors import DataError
@@ -160,31 +159,10 @@ def load_test_pairs(real: RealSet, protocol: str, folds: Sequence[int] | None, p
     Returns:
         A pair set with folds renumbered 0..K-1.
     """
-    from synface.eval.protocols import load_protocol
+    from synface.eval.protocols import load_protocol, select_folds
 
     pair_set = load_protocol(protocol, data=real.root, pairs=real.pairs)
-    return subset_pairs(pair_set, folds, per_fold)
-
-
-def subset_pairs(pair_set: PairSet, folds: Sequence[int] | None, per_fold: int) -> PairSet:
-    """Keep some folds (1-based numbers) and the first ``per_fold`` same/different pairs of each (0: all)."""
-    keep_folds = list(range(1, pair_set.num_folds + 1)) if folds is None else sorted(set(folds))
-    missing = [f for f in keep_folds if f > pair_set.num_folds]
-    if missing:
-        raise DataError(f"{pair_set.source}: has {pair_set.num_folds} folds, asked for folds {missing}")
-    rows = []
-    for fold in keep_folds:
-        for same in (True, False):
-            members = np.flatnonzero((pair_set.folds == fold - 1) & (pair_set.issame == same))
-            rows.append(members[:per_fold] if per_fold else members)
-    chosen = np.concatenate(rows)
-    renumber = {fold - 1: index for index, fold in enumerate(keep_folds)}
-    used = np.unique(pair_set.pairs[chosen])
-    position = {int(old): new for new, old in enumerate(used)}
-    images = [pair_set.images[i] for i in used]
-    pairs = np.vectorize(position.get)(pair_set.pairs[chosen]).reshape(-1, 2)
-    new_folds = np.array([renumber[int(f)] for f in pair_set.folds[chosen]], dtype=np.int64)
-    return PairSet(pair_set.name, images, pairs, pair_set.issame[chosen], new_folds, source=pair_set.source)
+    return select_folds(pair_set, folds, per_fold)
 
 
 def relative_images(pair_set: PairSet, root: Path) -> list[str]:
