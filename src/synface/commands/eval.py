@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "model's input size (synface align). --protocol, --data and --pairs repeat: the i-th "
         "--data/--pairs goes with the i-th --protocol, or a single one serves them all.",
     )
-    parser.add_argument("--model", required=True, help="checkpoint (model.safetensors + JSON sidecar)")
+    parser.add_argument("--model", required=True, help="run folder (its latest checkpoint) or checkpoint folder")
     parser.add_argument("--protocol", action="append", required=True, choices=PROTOCOLS,
                         help="lfw (pairs.txt), lfw-view1 (pairsDevTest.txt), cfp-ff, cfp-fp, "
                         "bin (insightface .bin), pairs (CSV path1,path2,label[,fold]), "
@@ -98,13 +98,14 @@ def run(args: argparse.Namespace) -> int:
     from synface.eval.plots import plot_roc
     from synface.eval.protocols import load_protocol, select_folds
     from synface.eval.report import evaluate_model, format_table, resolve_flips, write_results
+    from synface.train.checkpoints import latest_checkpoint
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size: {args.batch_size} must be at least 1")
     rules = list(dict.fromkeys(RULES if "all" in (args.rule or []) else (args.rule or ["synface"])))
     data = _per_protocol(args.data, len(args.protocol), "--data")
     pairs = _per_protocol(args.pairs, len(args.protocol), "--pairs")
-    model, meta = load_model(args.model)
+    model, meta = load_model(latest_checkpoint(args.model) or args.model)  # a run folder: its latest
     results = []
     pair_sets = []
     for protocol, data_path, pairs_path in zip(args.protocol, data, pairs):
