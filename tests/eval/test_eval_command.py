@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -56,10 +54,9 @@ def write_lfw(root, people=8, per_person=3, folds=2, per_fold=6):
 
 @pytest.fixture
 def fake_checkpoint(monkeypatch):
-    """Stands in for synface.checkpoint: any path loads a PersonNet."""
-    module = types.ModuleType("synface.checkpoint")
-    module.load_model = lambda path: (PersonNet(), {"name": "person_net", "path": str(path)})
-    monkeypatch.setitem(sys.modules, "synface.checkpoint", module)
+    """Stands in for synface.checkpoint.load_model: any path loads a PersonNet."""
+    monkeypatch.setattr("synface.checkpoint.load_model",
+                        lambda path: (PersonNet(), {"name": "person_net", "path": str(path)}))
 
 
 def test_command_protocol_names_match_the_registry():
