@@ -34,7 +34,7 @@ definitions are in each function's docstring.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -189,6 +189,17 @@ def get_rule(name: str) -> Rule:
     if name not in RULES:
         raise ConfigError(f"unknown verification rule {name!r}; valid rules: {', '.join(RULES)}")
     return RULES[name]
+
+
+def check_rule_names(names: Sequence[str], field: str = "rules") -> None:
+    """Config check: at least one rule and every name known (ConfigError naming ``field``)."""
+    if not names:
+        raise ConfigError(f"{field}: give at least one rule")
+    for name in names:
+        try:
+            get_rule(name)
+        except ConfigError as error:
+            raise ConfigError(f"{field}: {error}") from None
 
 
 @dataclass(frozen=True)

@@ -127,14 +127,9 @@ class EvalSpec(ConfigBase):
     pair_seed: int = 0
 
     def validate(self) -> None:
-        from synface.eval.metrics import get_rule
+        from synface.eval.metrics import check_rule_names
 
-        require(len(self.rules) > 0, "rules", "give at least one rule")
-        for rule in self.rules:
-            try:
-                get_rule(rule)
-            except ConfigError as error:
-                raise ConfigError(f"rules: {error}") from None
+        check_rule_names(self.rules)
         require(self.syn_folds >= 2, "syn_folds", f"{self.syn_folds} must be >= 2")
         require(self.syn_pairs > 0 and self.syn_pairs % (2 * self.syn_folds) == 0, "syn_pairs",
                 f"{self.syn_pairs} must be a positive multiple of 2 x syn_folds ({2 * self.syn_folds})")

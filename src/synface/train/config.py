@@ -134,16 +134,11 @@ class ValidationConfig(ConfigBase):
     crop: str | None = None
 
     def validate(self) -> None:
-        from synface.eval.metrics import get_rule
+        from synface.eval.metrics import check_rule_names
 
         require(self.every >= 1, "every", f"{self.every} must be >= 1")
         require(self.batch_size >= 1, "batch_size", f"{self.batch_size} must be >= 1")
-        require(len(self.rules) > 0, "rules", "give at least one rule")
-        for rule in self.rules:
-            try:
-                get_rule(rule)
-            except ConfigError as error:
-                raise ConfigError(f"rules: {error}") from None
+        check_rule_names(self.rules)
         if self.protocol:
             from synface.eval.protocols import list_protocols
 
