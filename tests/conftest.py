@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +29,16 @@ def _seed_everything() -> None:
     np.random.seed(0)
 
 
-@pytest.fixture(autouse=True)
-def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never touch the user's real cache unless they set SYNFACE_HOME themselves."""
-    if "SYNFACE_TEST_HOME" in os.environ:
-        monkeypatch.setenv("SYNFACE_HOME", os.environ["SYNFACE_TEST_HOME"])
-    else:
-        monkeypatch.setenv("SYNFACE_HOME", str(tmp_path_factory.getbasetemp() / "synface_home"))
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Tests never touch the user's real cache unless they set SYNFACE_HOME themselves.
+
+    Session-scoped so that it is in place before any module-scoped fixture builds a generator.
+    """
+    home = os.environ.get("SYNFACE_TEST_HOME", str(tmp_path_factory.getbasetemp() / "synface_home"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SYNFACE_HOME", home)
+        yield
 
 
 @pytest.fixture

@@ -12,8 +12,10 @@ from synface.generate.lighting import (
     blackbody_rgb,
     direction,
     environment_to_sh,
+    expose,
     frozen_light,
     lobe_attenuation,
+    meter,
     sample_light,
 )
 from synface.generate.shading import diffuse_irradiance, dominant_light
@@ -106,6 +108,37 @@ def test_samples_are_plausible() -> None:
     assert 10 < outdoor_like < 190  # both warm and cool scenes occur
 
 
+def _front_mean(light: np.ndarray) -> np.ndarray:
+    """Slow reference of the camera's meter: the shading averaged over a camera-facing
+    hemisphere, each normal weighted by its projected area n_z (midpoint quadrature)."""
+    steps = 400
+    theta = (np.arange(steps) + 0.5) * (np.pi / 2) / steps
+    phi = (np.arange(2 * steps) + 0.5) * (2 * np.pi) / (2 * steps)
+    t, f = np.meshgrid(theta, phi, indexing="ij")
+    normals = np.stack([np.sin(t) * np.cos(f), np.sin(t) * np.sin(f), np.cos(t)], -1).reshape(-1, 3)
+    weight = (np.cos(t) * np.sin(t)).reshape(-1)  # n_z times the solid-angle element
+    return (_shade(light, normals) * weight[:, None]).sum(0) / weight.sum()
+
+
+def test_meter_equals_the_hemisphere_average() -> None:
+    for seed in range(5):
+        light = np.random.default_rng(seed).normal(size=27)
+        np.testing.assert_allclose(meter(light), _front_mean(light), rtol=1e-4, atol=1e-5)
+
+
+def test_exposure_meets_its_target_and_removes_the_cast() -> None:
+    warm = environment_to_sh(np.array([0.3, 0.2, 0.1]), [(direction(30.0, 20.0), np.array([1.5, 1.0, 0.6]), 10.0)])
+    luminance = np.array([0.2126, 0.7152, 0.0722])
+    exposed = expose(warm, brightness=0.9, balance=0.0)
+    assert meter(exposed) @ luminance == pytest.approx(0.9, rel=1e-6)
+    ratio = meter(exposed) / meter(warm)
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-9)  # no balance: one gain for all channels
+    grey = meter(expose(warm, brightness=0.9, balance=1.0))
+    np.testing.assert_allclose(grey, 0.9, rtol=1e-6)  # full balance: a neutral front at the target
+    dark = environment_to_sh(np.full(3, 0.01), [])
+    assert meter(expose(dark, 0.9, 0.0)) @ luminance == pytest.approx(4.0 * 0.01, rel=1e-6)  # gain capped
+
+
 def test_config_validation_names_the_field() -> None:
     with pytest.raises(ConfigError, match="ambient"):
         LightConfig(ambient=(0.5, 0.1))
@@ -115,4 +148,8 @@ def test_config_validation_names_the_field() -> None:
         LightConfig(indoor_temperature_k=(500.0, 3000.0))
     with pytest.raises(ConfigError, match="azimuth_deg"):
         LightConfig(azimuth_deg=(-200.0, 0.0))
+    with pytest.raises(ConfigError, match="side_light_probability"):
+        LightConfig(flash_probability=0.7, side_light_probability=0.5)
+    with pytest.raises(ConfigError, match="white_balance"):
+        LightConfig(white_balance=(0.5, 1.2))
     assert LightConfig.from_dict({"ambient": [0.1, 0.2]}).ambient == (0.1, 0.2)

@@ -41,6 +41,9 @@ ABSORBANCE = {
     "texture": (0.1, 0.12, 0.14),       # pores and fine grain
     "occlusion": (0.7, 0.8, 0.8),       # creases the renderer does not shadow
     "pigment_rings": (0.3, 0.4, 0.5),   # darker skin around the eyes and mouth, marked in darker skin
+    "contour": (0.45, 0.6, 0.6),        # adult bone structure: hollow cheeks and temples, deep-set eyes, folds
+    "contour_side": (0.45, 0.6, 0.6),   # the same, signed by side (+ image right): asymmetric faces
+    "under_eye_side": (0.25, 0.35, 0.25),
 }
 MOTTLE_ABSORBANCE = (0.3, 0.45, 0.5)  # blotchy pigment and blood variation
 
@@ -70,6 +73,7 @@ class PaintTables:
     brow_t: torch.Tensor
     brow_d: torch.Tensor
     brow_strands: torch.Tensor
+    brow_side: torch.Tensor         # (Nb,) +1 on the image-right brow, -1 on the left
     beard: torch.Tensor             # (Nd,) into skin
     beard_low: torch.Tensor         # lowest beard line (chin only) minus height, (Nd,)
     beard_high: torch.Tensor        # highest beard line (full cheeks) minus height
@@ -93,7 +97,7 @@ class PaintTables:
     eye_shade: torch.Tensor         # (Ne,) lid shadow factor
     eye_pattern: torch.Tensor       # (Ne,) iris streak noise
     eye_caruncle: torch.Tensor      # (Ne,) inner-corner pink
-    mouth_depth: torch.Tensor       # (Nm,) darkening with depth
+    mouth_colour: torch.Tensor      # (Nm, 3) linear albedo of walls, tongue and throat
     teeth_depth: torch.Tensor       # (Nt,)
     teeth_crown: torch.Tensor       # (Nt,) 1 on the crowns, 0 on the roots hidden in the gums
     cavity: torch.Tensor            # (V,) ambient occlusion of creases and cavities, vertex order
@@ -159,6 +163,22 @@ def _eye_area_maps(g: FaceGeometry, front: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
+def _contour_map(g: FaceGeometry, front: np.ndarray) -> np.ndarray:
+    """Where a lean adult face is shadowed by its bone structure: under the cheekbones, the temples,
+    the eye sockets below the brow ridge and a soft band along the nasolabial fold."""
+    k = g.anchors
+    query = np.stack([g.a, g.v], 1)
+    hollow_curve = np.array([[k["jaw_angle_a"] + 0.05, k["nose_tip_v"] - 0.05],
+                             [k["mouth_corner_a"] + 0.32, k["mouth_corner_v"] - 0.05]])
+    hollow_t, hollow_d, _ = polyline_coordinates(hollow_curve, query)
+    cheek = _gauss(hollow_d, 0.1) * _window(hollow_t, 0.0, 1.0, 0.15)
+    temple = 0.7 * _gauss(np.hypot(g.a - k["eye_outer_a"] - 0.32, g.v - k["brow_top"] + 0.1), 0.13)
+    socket = 0.6 * _window(g.lid_up, 0.04, 0.3, 0.04) * _window(g.brow_d, -1.0, -0.04, 0.03) * _window(
+        g.lid_t, -0.3, 1.15, 0.08)
+    fold = 0.6 * _gauss(g.fold_d, 0.06) * _window(g.fold_t, 0.05, 1.0, 0.1)
+    return (cheek + temple + socket + fold) * front * ~g.mask("lips", "ears")
+
+
 def _occlusion_map(g: FaceGeometry, front: np.ndarray) -> np.ndarray:
     """Creases real light barely reaches and the renderer does not shadow: nostrils, lid crease, corners."""
     k = g.anchors
@@ -171,7 +191,9 @@ def _occlusion_map(g: FaceGeometry, front: np.ndarray) -> np.ndarray:
     socket = (0.2 * _window(g.lid_up, 0.03, 0.3, 0.03) * _window(g.brow_d, -1.0, -0.06, 0.03)
               * _window(g.lid_t, -0.2, 1.1, 0.08)
               + 0.35 * _gauss(np.hypot(g.a - k["eye_inner_a"] + 0.1, g.v - 0.06), 0.07))
-    return (nostrils + crease + corners + alar + eye_corner + socket) * front
+    # The jaw and chin shade the top of the neck from every light above the horizon.
+    under_jaw = 0.45 * _window(g.jaw_drop, 0.02, 0.5, 0.06) * _window(g.theta, -1.0, 100.0, 8.0)
+    return (nostrils + crease + corners + alar + eye_corner + socket) * front + under_jaw
 
 
 def _absorbance_maps(g: FaceGeometry, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -182,12 +204,16 @@ def _absorbance_maps(g: FaceGeometry, rng: np.random.Generator) -> dict[str, np.
     nose = _gauss(np.hypot(g.a, g.v - k["nose_tip_v"]), 0.1) * (g.w > -0.25)
     chin = 0.35 * _gauss(np.hypot(g.a, g.v - k["chin_v"] - 0.15), 0.12)
     redness = np.clip((cheeks + nose + chin) * front + 0.8 * g.mask("ears"), 0.0, 1.0)
+    eye_area, contour = _eye_area_maps(g, front), _contour_map(g, front)
     return {
         "redness": redness,
         **_wrinkle_maps(g, front),
-        **_eye_area_maps(g, front),
+        **eye_area,
         "texture": rng.normal(0.0, 1.0, len(g.u)),
         "occlusion": _occlusion_map(g, front),
+        "contour": contour,
+        "contour_side": contour * np.sign(g.u),
+        "under_eye_side": eye_area["under_eye"] * np.sign(g.u),
     }
 
 
@@ -295,7 +321,7 @@ def _feature_tables(g: FaceGeometry, skin: np.ndarray, rng: np.random.Generator)
         "lips": _tensor(position[lips], torch.int64), "lip_d": _tensor(g.lip_d[lips]),
         "lower_lip": _tensor((g.mouth_v < 0)[lips]),
         "brow": _tensor(position[brow], torch.int64), "brow_t": _tensor(g.brow_t[brow]),
-        "brow_d": _tensor(g.brow_d[brow]), "brow_strands": _tensor(strand_texture(g.points(brow), 0.02, rng, 0.5)),
+        "brow_d": _tensor(g.brow_d[brow]), "brow_side": _tensor(np.sign(g.u[brow])), "brow_strands": _tensor(strand_texture(g.points(brow), 0.02, rng, 0.5)),
         "beard": _tensor(position[beard], torch.int64), "beard_low": _tensor((low - g.v)[beard]),
         "beard_high": _tensor((high - g.v)[beard]), "moustache_zone": _tensor(_moustache_zone(g)[beard]),
         "outside_lips": _tensor(expit((g.lip_d - 0.01) / 0.006)[beard]), "jaw_drop": _tensor(g.jaw_drop[beard]),
@@ -327,11 +353,24 @@ def _hair_tables(g: FaceGeometry, skin: np.ndarray, rng: np.random.Generator) ->
     }
 
 
+# Linear albedo inside the mouth: the back of the throat, the walls and palate, the tongue.
+_THROAT = (0.035, 0.008, 0.008)
+_MOUTH_WALL = (0.36, 0.1, 0.1)
+_TONGUE = (0.5, 0.17, 0.17)
+
+
 def _mouth_tables(g: FaceGeometry, mouth: np.ndarray, teeth: np.ndarray) -> dict[str, object]:
+    """Mouth interior colours and tooth shading; lengths in inter-ocular distances."""
     mouth_front = g.w[mouth].max() if mouth.any() else 0.0
     teeth_front = g.w[teeth].max() if teeth.any() else 0.0
+    depth = np.clip(mouth_front - g.w[mouth], 0, None)
+    # An open mouth shows pink walls fading into a dark throat, and the tongue on its floor.
+    wall = np.exp(-depth / 0.45)[:, None]
+    colour = np.asarray(_THROAT) + (np.asarray(_MOUTH_WALL) - np.asarray(_THROAT)) * wall
+    tongue = (_window(g.mouth_v[mouth], -10.0, -0.05, 0.03) * np.exp(-depth / 0.7))[:, None]
+    colour = colour + (np.asarray(_TONGUE) - colour) * tongue
     return {
-        "mouth_depth": _tensor(np.exp(-np.clip(mouth_front - g.w[mouth], 0, None) / 0.12)),
+        "mouth_colour": _tensor(colour),
         "teeth_depth": _tensor(np.exp(-np.clip(teeth_front - g.w[teeth], 0, None) / 0.3)),
         # Only the crowns near the lip gap should ever show; painting the roots like gums keeps
         # a tooth that pokes through a deformed lip or nose from showing as a white dot.
@@ -357,6 +396,8 @@ def build_tables(g: FaceGeometry) -> PaintTables:
     extra = np.random.default_rng(_SEED + 1)
     return PaintTables(
         **groups, **_skin_tables(g, skin, rng), **_feature_tables(g, skin, rng), **_hair_tables(g, skin, rng),
-        **eye_tables, **_mouth_tables(g, mouth, teeth), cavity=_tensor(g.cavity),
+        **eye_tables, **_mouth_tables(g, mouth, teeth),
+        # The occlusion estimate sees a closed mouth; open, its inside gets some light.
+        cavity=_tensor(np.where(g.mask("mouth_interior"), np.maximum(g.cavity, 0.45), g.cavity)),
         pores=_tensor(np.clip(extra.normal(0.0, 1.0, int(skin.sum())), -2.5, 2.5)), anchors=dict(g.anchors),
     )

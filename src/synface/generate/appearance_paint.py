@@ -39,7 +39,6 @@ _CAVITY = 0.8  # exponent of the cavity occlusion applied to all albedo (1: full
 _CARUNCLE = (0.45, 0.2, 0.18)
 _PUPIL = (0.01, 0.01, 0.01)
 _STUBBLE_TINT = (0.45, 0.48, 0.56)
-_MOUTH = (0.32, 0.09, 0.09)
 _TEETH = (0.52, 0.48, 0.4)  # enamel in the shade of the lips, not a white glow
 _GUMS = (0.3, 0.08, 0.08)
 
@@ -61,6 +60,11 @@ def _spots(params: torch.Tensor, prefix: str, count: int, layout: SpotLayout, am
     threshold = 2.2 - 2.6 * amount[:, None]
     visible = torch.sigmoid((score - threshold) / 0.2) * layout.gain * (3.0 * amount[:, None]).clamp(max=1.0)
     return visible[:, layout.index] * layout.weight
+
+
+def asymmetry(p: dict[str, torch.Tensor]) -> torch.Tensor:
+    """(B,) signed asymmetry: positive raises the brow and darkens the eye of the image-right side."""
+    return p["asymmetry"] * (2.0 * p["asymmetry_side"] - 1.0)
 
 
 def _over(target: torch.Tensor, index: torch.Tensor, layer: torch.Tensor, alpha: torch.Tensor) -> None:
@@ -110,7 +114,7 @@ def paint(tables: PaintTables, params: torch.Tensor, num_vertices: int) -> dict[
     colours = (
         colour,
         _eyes(tables, p),
-        (params.new_tensor(_MOUTH) * tables.mouth_depth[:, None]).expand(batch, -1, -1),
+        tables.mouth_colour[None].expand(batch, -1, -1),
         _teeth(tables, params.new_tensor(_TEETH) * yellowing),
     )
     shines = (
@@ -132,17 +136,21 @@ def _skin(tables: PaintTables, params: torch.Tensor, p: dict[str, torch.Tensor],
           base: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Skin colour (B, S, 3) and specular (B, S) before the lip and hair layers."""
     batch, count = params.shape[0], tables.skin.shape[0]
+    tilt = asymmetry(p)
     coefficients = {
         "redness": 0.15 + 0.55 * p["skin_redness"],
         "under_eye": 0.6 * p["under_eye"],
         "forehead": 0.35 * p["wrinkle_forehead"],
-        "nasolabial": 0.45 * p["wrinkle_nasolabial"],
+        "nasolabial": 0.45 * p["wrinkle_nasolabial"] + 0.2 * p["face_structure"],
         "eyes": 0.4 * p["wrinkle_eyes"],
         "lash_line": 1.2 + 1.0 * p["lash_line"],
         "eye_makeup": 2.0 * p["eye_makeup"],
         "texture": 0.3 * p["skin_texture"],
         "occlusion": torch.ones_like(p["skin_melanin"]),
         "pigment_rings": 0.1 + 0.35 * p["skin_melanin"] + 0.2 * p["under_eye"],
+        "contour": 0.1 + 0.4 * p["face_structure"],
+        "contour_side": 0.12 * tilt,
+        "under_eye_side": 0.25 * tilt,
     }
     start = INDEX["mottle_0"]
     mottle_weights = params[:, start:start + NUM_MOTTLE] * (0.1 / math.sqrt(NUM_MOTTLE)) * p["skin_mottle"][:, None]
@@ -189,7 +197,7 @@ def _brows(tables: PaintTables, p: dict[str, torch.Tensor], colour: torch.Tensor
     half = (0.04 + 0.06 * col("brow_thickness")) * (1.0 - 0.5 * t.clamp(0.0, 1.0))
     # The landmarks trace the brow's upper edge: the band hangs below them.
     centre = (-0.8 * half + 0.06 * (col("brow_height") - 0.5) + 0.05 * (col("brow_arch") - 0.5) * arch
-              - 0.06 * torch.relu(t - 0.8))
+              - 0.06 * torch.relu(t - 0.8) + 0.03 * asymmetry(p)[:, None] * tables.brow_side[None])
     end = 0.8 + 0.35 * col("brow_length")
     alpha = ((0.5 + 0.5 * col("brow_density")) * torch.sigmoid((half - (d - centre).abs()) / 0.012)
              * torch.sigmoid((t + 0.08) / 0.04) * torch.sigmoid((end - t) / 0.05)

@@ -30,6 +30,7 @@ SCALAR_NAMES: tuple[str, ...] = (
     "stubble", "moustache", "beard", "beard_extent", "beard_neck",
     "wrinkle_forehead", "wrinkle_nasolabial", "wrinkle_eyes", "age_spots",
     "hair_volume", "hair_length", "hair_curl",  # drawn last, after the noise-field coefficients
+    "face_structure", "asymmetry", "asymmetry_side",
 )
 PARAM_NAMES: tuple[str, ...] = (
     SCALAR_NAMES
@@ -119,7 +120,7 @@ def mean_appearance() -> np.ndarray:
         iris_melanin=0.8, sclera_tint=0.2, lash_line=0.7, brow_thickness=0.5, brow_density=0.7,
         brow_arch=0.5, brow_length=0.5, brow_height=0.5, brow_darkness=0.5, hair_eumelanin=0.8,
         hair_pheomelanin=0.15, hairline_height=0.5, hair_sides=0.7, hair_density=0.8,
-        hair_volume=0.4, hair_length=0.1, hair_curl=0.2,
+        hair_volume=0.4, hair_length=0.1, hair_curl=0.2, face_structure=0.4, asymmetry_side=0.5,
     )
     return np.array([values[name] for name in PARAM_NAMES], dtype=np.float32)
 
@@ -184,6 +185,7 @@ def sample_appearance(rng: np.random.Generator, config: AppearanceConfig = Appea
     for name in PARAM_NAMES[len(SCALAR_NAMES):]:
         p[name] = rng.normal()
     _sample_hair_volume(rng, p, person, config)
+    _sample_structure(rng, p, person)
     return np.array([p[name] for name in PARAM_NAMES], dtype=np.float32)
 
 
@@ -250,6 +252,17 @@ def _sample_hair_volume(rng: np.random.Generator, p: dict[str, float], person: _
     p["hair_volume"] = u(0.3, 1.0) if not person.male else u(0.0, 0.75)
     p["hair_length"] = u(0.4, 1.0) if long_hair else u(0.0, 0.3)
     p["hair_curl"] = u(0.6, 1.0) if curly else u(0.0, 0.45)
+
+
+def _sample_structure(rng: np.random.Generator, p: dict[str, float], person: _Person) -> None:
+    """How lean and bony the face reads (stronger in men and with age) and how asymmetric it is.
+
+    ``asymmetry_side`` in [0, 1] says which side is higher and darker (0.5: neither), so that
+    mixing two people with opposite sides passes through a symmetric face.
+    """
+    p["face_structure"] = np.clip(rng.normal(0.35 + 0.15 * person.male + 0.35 * person.old, 0.2), 0, 1)
+    p["asymmetry"] = rng.uniform(0.0, 1.0) ** 1.5
+    p["asymmetry_side"] = float(rng.random() < 0.5)
 
 
 def _sample_facial_hair(rng: np.random.Generator, p: dict[str, float], male: bool,

@@ -41,6 +41,7 @@ _SEED = 20210917  # fixed: the shell's clump and strand patterns are part of the
 _SOFT_HAIRLINE = 0.18  # inter-ocular distances over which the hair volume ramps up from the hairline
 _SOFT_BEARD = 0.04
 _FUZZ = 0.06  # cm of per-vertex roughness of the hair's surface
+_EMERGE = 0.3  # cm the shell stands off the skin before it shows the hair's own colour in full
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,11 @@ class HairShell:
             cm, negative where nothing grows (the shell hides under the skin there); and
             (B, Nd) how far each beard candidate vertex is raised, cm (>= 0).
         """
+        shell, lift, _ = self._volume(params)
+        return shell, lift
+
+    def _volume(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`offsets` plus the softened scalp cover (B, U) they were built from."""
         c = self.constants(params.device)
         config = self.config
         tables = self.appearance.tables(params.device)
@@ -268,7 +274,7 @@ class HairShell:
         beard = beard_cover(tables, params, p, soft=_SOFT_BEARD)  # (B, Nd)
         low, high = config.beard
         lift = beard * beard * (low + (high - low) * torch.maximum(col("beard"), col("moustache")))
-        return shell, lift
+        return shell, lift, scalp
 
     def apply(self, vertices: torch.Tensor, albedo: Albedo,
               params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -284,17 +290,20 @@ class HairShell:
             and (B, V + U), ready for a renderer of :attr:`model`.
         """
         c = self.constants(vertices.device)
-        offset, lift = self.offsets(params.to(vertices.device, torch.float32))
+        offset, lift, _ = self._volume(params.to(vertices.device, torch.float32))
         if bool((lift > 0).any()):
             raised = vertices.index_select(1, c["beard"]) + lift[..., None] * c["beard_direction"]
             vertices = vertices.index_copy(1, c["beard"], raised)  # distinct indices: deterministic
         shell = vertices.index_select(1, c["source"]) + offset[..., None] * c["direction"]  # (B, U, 3)
         cover = albedo.scalp_cover  # (B, U)
-        # The shell shows the hair itself, fading into the painted colour beneath at its edge;
-        # streaks follow the hair's flow.
+        # The shell shows the hair itself with streaks along its flow. Where it rises out of
+        # the skin it takes the painted colour beneath (skin and sparse hair), so that its
+        # edge, which follows the mesh's triangles, never shows as a hard jagged line.
         painted = albedo.diffuse.index_select(1, c["source"])
         shade = (0.75 + 0.5 * c["streaks"])[..., None]
-        diffuse = (torch.lerp(painted, albedo.scalp_colour, cover.sqrt()[..., None]) * shade).clamp(0.0, 1.0)
+        emerged = (offset * (1.0 / _EMERGE)).clamp(0.0, 1.0)  # 0 where the shell leaves the skin
+        weight = (emerged * emerged * (3.0 - 2.0 * emerged) * cover.sqrt())[..., None]
+        diffuse = torch.lerp(painted, (albedo.scalp_colour * shade).clamp(0.0, 1.0), weight)
         # Highlights break up along the strands instead of a smooth plastic sheen.
         sheen = (0.03 + 0.15 * c["streaks"] * c["streaks"]) * cover
         specular = torch.lerp(albedo.specular.index_select(1, c["source"]), sheen, cover)

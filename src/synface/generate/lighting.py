@@ -13,7 +13,12 @@ positive azimuth comes from image right, positive elevation from above.
 
 The sampler mixes indoor scenes (a key light, optional fills, warm to neutral
 lamps, soft to hard) with outdoor ones (blue-ish sky from above, a hard warm sun
-unless overcast, a dim ground bounce from below).
+unless overcast, a dim ground bounce from below). Some keys are an on-camera flash
+(hard, frontal, little ambient) or a strong side light. A camera then meters the
+result as photos are exposed: the average light on the front of a face is scaled
+to a random target brightness (auto-exposure), and its colour cast is mostly
+removed (auto white balance), so that the key and fill colours differ but the
+face is rarely tinted as a whole.
 """
 
 from __future__ import annotations
@@ -44,6 +49,11 @@ _LUMINANCE = np.array([0.2126, 0.7152, 0.0722])
 # CIE XYZ -> linear sRGB, rows R, G, B (scalar arithmetic: a sample draws a few colours,
 # where numpy's per-call overhead dominates).
 _XYZ_TO_RGB = ((3.2406, -1.5372, -0.4986), (-0.9689, 1.8758, 0.0415), (0.0557, -0.2040, 1.0570))
+# The camera's light meter: the mean albedo multiplier over the visible half of a sphere
+# facing the camera (normals weighted by projected area, n_z), per renderer coefficient.
+# Its polynomial means are 1, 0, 2/3, 0, 0, 0, 3 E[z^2] - 1 = 1/2, 0, 0.
+_METER = np.array(SH_SCALE) * np.array([1.0, 0.0, 2.0 / 3.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0])
+_MAX_EXPOSURE_GAIN = 4.0  # a backlit face is brightened at most this much
 
 
 @dataclass(frozen=True)
@@ -64,9 +74,15 @@ class LightConfig(ConfigBase):
         indoor_temperature_k: black-body colour temperature of indoor lamps.
         sun_temperature_k: colour temperature of direct sun.
         sky_temperature_k: colour temperature of skylight.
-        colour_saturation: 1 keeps black-body colours, 0 makes every light white
-            (cameras white-balance most of a colour cast away).
-        exposure: overall brightness factor.
+        colour_saturation: 1 keeps black-body colours, 0 makes every light white.
+        flash_probability: chance that the key is an on-camera flash: hard, from next
+            to the lens, with dim ambient light.
+        side_light_probability: chance of a strong side light: the key 60-100 degrees
+            to a side, with dim ambient light.
+        white_balance: how much of the scene's overall colour cast the camera removes
+            (0 none, 1 all of it), a uniform range.
+        exposure: brightness the camera exposes the face to: the mean albedo multiplier
+            over the front of a face (1 renders a frontally lit matte face at its albedo).
     """
 
     frozen: bool = False
@@ -82,17 +98,25 @@ class LightConfig(ConfigBase):
     indoor_temperature_k: tuple[float, float] = (2700.0, 6500.0)
     sun_temperature_k: tuple[float, float] = (4500.0, 6000.0)
     sky_temperature_k: tuple[float, float] = (6500.0, 12000.0)
-    colour_saturation: float = 0.5
-    exposure: tuple[float, float] = (0.8, 1.2)
+    colour_saturation: float = 0.35
+    flash_probability: float = 0.12
+    side_light_probability: float = 0.12
+    white_balance: tuple[float, float] = (0.6, 1.0)
+    exposure: tuple[float, float] = (0.8, 1.25)
 
     def validate(self) -> None:
-        for name in ("outdoor_probability", "overcast_probability", "colour_saturation"):
+        for name in ("outdoor_probability", "overcast_probability", "colour_saturation", "flash_probability",
+                     "side_light_probability"):
             value = getattr(self, name)
             require(0.0 <= value <= 1.0, name, f"{value} is outside [0, 1]")
         for name in ("ambient", "key_strength", "fill_ratio", "spread_deg", "exposure",
                      "indoor_temperature_k", "sun_temperature_k", "sky_temperature_k", "fill_lights"):
             low, high = getattr(self, name)
             require(0 <= low <= high, name, f"{[low, high]} must satisfy 0 <= low <= high")
+        require(self.flash_probability + self.side_light_probability <= 1.0, "side_light_probability",
+                f"{self.side_light_probability} plus flash_probability {self.flash_probability} exceeds 1")
+        low, high = self.white_balance
+        require(0.0 <= low <= high <= 1.0, "white_balance", f"{[low, high]} must satisfy 0 <= low <= high <= 1")
         for name in ("indoor_temperature_k", "sun_temperature_k", "sky_temperature_k"):
             low, high = getattr(self, name)
             require(1667 <= low and high <= 25000, name, f"{[low, high]} is outside [1667, 25000] K")
@@ -198,12 +222,12 @@ def frozen_light() -> np.ndarray:
 _Light = tuple[np.ndarray, np.ndarray, float]  # direction, strength_rgb, spread_deg
 
 
-def _outdoor(rng: np.random.Generator, config: LightConfig, key_direction: np.ndarray, key: float
-             ) -> tuple[np.ndarray, list[_Light]]:
+def _outdoor(rng: np.random.Generator, config: LightConfig, key_direction: np.ndarray, key: float,
+             dim: float) -> tuple[np.ndarray, list[_Light]]:
     """Sky ambient, skylight from above, a dim ground bounce and (unless overcast) a hard sun."""
     sky = blackbody_rgb(rng.uniform(*config.sky_temperature_k), config.colour_saturation)
-    ambient = rng.uniform(*config.ambient) * sky
-    lights = [(np.array([0.0, 1.0, 0.0]), 0.5 * key * sky, 75.0),
+    ambient = rng.uniform(*config.ambient) * dim * sky
+    lights = [(np.array([0.0, 1.0, 0.0]), 0.5 * key * dim * sky, 75.0),
               (np.array([0.0, -1.0, 0.0]), 0.15 * key * np.array([1.0, 0.95, 0.85]), 70.0)]
     if rng.random() >= config.overcast_probability:
         sun = blackbody_rgb(rng.uniform(*config.sun_temperature_k), config.colour_saturation)
@@ -213,24 +237,70 @@ def _outdoor(rng: np.random.Generator, config: LightConfig, key_direction: np.nd
     return ambient, lights
 
 
-def _indoor(rng: np.random.Generator, config: LightConfig, key_direction: np.ndarray, key: float
-            ) -> tuple[np.ndarray, list[_Light]]:
+def _indoor(rng: np.random.Generator, config: LightConfig, key_direction: np.ndarray, key: float,
+            dim: float) -> tuple[np.ndarray, list[_Light]]:
     """Lamp-coloured ambient, a key light and a few weaker fills, soft to hard."""
     saturation = config.colour_saturation
     lamp = blackbody_rgb(rng.uniform(*config.indoor_temperature_k), saturation)
-    ambient = rng.uniform(*config.ambient) * blackbody_rgb(rng.uniform(*config.indoor_temperature_k), saturation)
+    ambient = rng.uniform(*config.ambient) * dim * blackbody_rgb(rng.uniform(*config.indoor_temperature_k), saturation)
     lights = [(key_direction, key * lamp, float(rng.uniform(*config.spread_deg)))]
     low, high = config.fill_lights
     for _ in range(int(rng.integers(low, high + 1))):
         fill_direction = direction(rng.uniform(-120.0, 120.0), rng.uniform(-30.0, 60.0))
         fill_colour = blackbody_rgb(rng.uniform(*config.indoor_temperature_k), saturation)
-        strength = rng.uniform(*config.fill_ratio) * key * fill_colour
+        strength = rng.uniform(*config.fill_ratio) * dim * key * fill_colour
         lights.append((fill_direction, strength, float(rng.uniform(*config.spread_deg))))
     return ambient, lights
 
 
+def _flash(rng: np.random.Generator, config: LightConfig, key: float) -> tuple[np.ndarray, list[_Light]]:
+    """An on-camera flash (hard, from just beside the lens) over a dim, neutral room."""
+    ambient = rng.uniform(*config.ambient) * 0.4 * blackbody_rgb(rng.uniform(*config.indoor_temperature_k),
+                                                                 config.colour_saturation)
+    flash = direction(rng.uniform(-8.0, 8.0), rng.uniform(-3.0, 12.0))
+    return ambient, [(flash, key * np.ones(3), float(rng.uniform(0.0, 8.0)))]
+
+
+def _key_direction(rng: np.random.Generator, config: LightConfig, side: bool) -> np.ndarray:
+    """Unit vector towards the key: anywhere in the configured ranges, or well to one side."""
+    azimuth, elevation = rng.uniform(*config.azimuth_deg), rng.uniform(*config.elevation_deg)
+    if side:
+        azimuth = math.copysign(rng.uniform(60.0, 100.0), azimuth)
+        elevation = min(elevation, 40.0)
+    return direction(azimuth, elevation)
+
+
+def meter(coefficients: np.ndarray) -> np.ndarray:
+    """(3,) mean albedo multiplier per channel over the front of a face (a camera-facing hemisphere).
+
+    Args:
+        coefficients: (27,) renderer SH coefficients.
+    """
+    return np.asarray(coefficients, dtype=np.float64).reshape(3, 9) @ _METER
+
+
+def expose(coefficients: np.ndarray, brightness: float, balance: float) -> np.ndarray:
+    """Scale a light as a camera exposes it (see the module docstring).
+
+    Args:
+        coefficients: (27,) renderer SH coefficients of the scene.
+        brightness: target :func:`meter` luminance.
+        balance: fraction of the metered colour cast removed, in [0, 1].
+
+    Returns:
+        (27,) float64 coefficients whose metered luminance is ``brightness`` (unless
+        that needs a gain above _MAX_EXPOSURE_GAIN) and whose cast is reduced.
+    """
+    metered = np.maximum(meter(coefficients), 1e-6)
+    luminance = float(metered @ _LUMINANCE)
+    gains = (metered / luminance) ** -balance  # towards grey
+    gains *= luminance / float((metered * gains) @ _LUMINANCE)  # white balance keeps the luminance
+    gains *= min(brightness / luminance, _MAX_EXPOSURE_GAIN)
+    return (np.asarray(coefficients, dtype=np.float64).reshape(3, 9) * gains[:, None]).reshape(27)
+
+
 def sample_light(rng: np.random.Generator, config: LightConfig = LightConfig()) -> np.ndarray:
-    """Draw one illumination: an indoor or outdoor scene projected into SH.
+    """Draw one illumination: an indoor, outdoor or flash scene projected into SH, then exposed.
 
     Args:
         rng: the sample's generator; the result is a pure function of its state.
@@ -242,9 +312,14 @@ def sample_light(rng: np.random.Generator, config: LightConfig = LightConfig()) 
     if config.frozen:
         return frozen_light()
     outdoor = rng.random() < config.outdoor_probability
-    key_direction = direction(rng.uniform(*config.azimuth_deg), rng.uniform(*config.elevation_deg))
+    style = rng.random()
+    flash = style < config.flash_probability
+    side = not flash and style < config.flash_probability + config.side_light_probability
+    key_direction = _key_direction(rng, config, side)
     key = float(rng.uniform(*config.key_strength))
-    ambient, lights = (_outdoor if outdoor else _indoor)(rng, config, key_direction, key)
-    exposure = float(rng.uniform(*config.exposure))
-    coefficients = environment_to_sh(ambient * exposure, [(d, s * exposure, w) for d, s, w in lights])
-    return coefficients.astype(np.float32)
+    if flash:
+        ambient, lights = _flash(rng, config, key)
+    else:
+        ambient, lights = (_outdoor if outdoor else _indoor)(rng, config, key_direction, key, 0.5 if side else 1.0)
+    brightness, balance = float(rng.uniform(*config.exposure)), float(rng.uniform(*config.white_balance))
+    return expose(environment_to_sh(ambient, lights), brightness, balance).astype(np.float32)
