@@ -249,11 +249,6 @@ class HairShell:
             cm, negative where nothing grows (the shell hides under the skin there); and
             (B, Nd) how far each beard candidate vertex is raised, cm (>= 0).
         """
-        shell, lift, _ = self._volume(params)
-        return shell, lift
-
-    def _volume(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """:meth:`offsets` plus the softened scalp cover (B, U) they were built from."""
         c = self.constants(params.device)
         config = self.config
         tables = self.appearance.tables(params.device)
@@ -274,7 +269,7 @@ class HairShell:
         beard = beard_cover(tables, params, p, soft=_SOFT_BEARD)  # (B, Nd)
         low, high = config.beard
         lift = beard * beard * (low + (high - low) * torch.maximum(col("beard"), col("moustache")))
-        return shell, lift, scalp
+        return shell, lift
 
     def apply(self, vertices: torch.Tensor, albedo: Albedo,
               params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -290,7 +285,7 @@ class HairShell:
             and (B, V + U), ready for a renderer of :attr:`model`.
         """
         c = self.constants(vertices.device)
-        offset, lift, _ = self._volume(params.to(vertices.device, torch.float32))
+        offset, lift = self.offsets(params.to(vertices.device, torch.float32))
         if bool((lift > 0).any()):
             raised = vertices.index_select(1, c["beard"]) + lift[..., None] * c["beard_direction"]
             vertices = vertices.index_copy(1, c["beard"], raised)  # distinct indices: deterministic
