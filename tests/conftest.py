@@ -45,3 +45,13 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 def shared_dir() -> Path:
     """The read-only ``../shared`` folder (tests using it carry the ``shared`` marker)."""
     return SHARED
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one intra-op thread for the test, restored afterwards: tiny models run fastest
+    so on shared cores, and their timing does not depend on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

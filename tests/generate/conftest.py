@@ -27,6 +27,15 @@ def ict_model(ict_model_dir: Path) -> FaceModel:
     return load_face_model(ict_model_dir)
 
 
+@pytest.fixture(scope="module", params=[pytest.param("ict", marks=pytest.mark.shared), "builtin"])
+def face_model(request: pytest.FixtureRequest) -> FaceModel:
+    """Each face model this checkout can provide: the imported ICT model and the built-in head."""
+    if request.param == "ict":
+        return request.getfixturevalue("ict_model")
+    builtin = pytest.importorskip("synface.generate.builtin_head")
+    return builtin.build_builtin_model()
+
+
 def make_tiny_model(name: str = "tiny") -> FaceModel:
     """A valid four-vertex face model for tests that only need the format."""
     import torch

@@ -14,15 +14,10 @@ from synface.generate.facemodel import REGIONS, FaceModel
 LUMINANCE = torch.tensor([0.2126, 0.7152, 0.0722])
 
 
-@pytest.fixture(scope="module", params=[pytest.param("ict", marks=pytest.mark.shared), "builtin"])
-def appearance(request: pytest.FixtureRequest) -> AppearanceModel:
+@pytest.fixture(scope="module")
+def appearance(face_model: FaceModel) -> AppearanceModel:
     """An appearance model on each face model this checkout can provide."""
-    if request.param == "ict":
-        model: FaceModel = request.getfixturevalue("ict_model")
-    else:
-        builtin = pytest.importorskip("synface.generate.builtin_head")
-        model = builtin.build_builtin_model()
-    return AppearanceModel(model)
+    return AppearanceModel(face_model)
 
 
 def draw(appearance: AppearanceModel, count: int, seed: int = 0) -> torch.Tensor:

@@ -14,15 +14,10 @@ from synface.generate.hair import HairConfig, HairShell, neighbour_table
 from synface.generate.render import FaceRenderer, RenderConfig
 
 
-@pytest.fixture(scope="module", params=[pytest.param("ict", marks=pytest.mark.shared), "builtin"])
-def shell(request: pytest.FixtureRequest) -> HairShell:
+@pytest.fixture(scope="module")
+def shell(face_model: FaceModel) -> HairShell:
     """A hair shell on each face model this checkout can provide."""
-    if request.param == "ict":
-        model: FaceModel = request.getfixturevalue("ict_model")
-    else:
-        builtin = pytest.importorskip("synface.generate.builtin_head")
-        model = builtin.build_builtin_model()
-    return HairShell(model, AppearanceModel(model))
+    return HairShell(face_model, AppearanceModel(face_model))
 
 
 def person(**values: float) -> torch.Tensor:

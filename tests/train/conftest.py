@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import torch
 from safetensors.numpy import save_file
 
 from synface.train import RunConfig
@@ -47,12 +45,8 @@ def write_patterns(root: Path, num_classes: int = 8, samples: int = 24, size: tu
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread: tiny models run fastest so, and timing does not depend on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_torch_thread: None) -> None:
+    """Every training test runs under ``one_torch_thread``."""
 
 
 @pytest.fixture(scope="session")
